@@ -1,0 +1,109 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig } from '.';
+
+describe('loadConfig', () => {
+  it('works with nothing set: the embedded default', () => {
+    const c = loadConfig({});
+    expect(c.dataDir).toBe(path.resolve('./var'));
+    expect(c.api).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(c.worker).toEqual({ port: 8090, taskQueue: 'dim-migrations' });
+    expect(c.temporal.address).toBeUndefined();
+    expect(c.temporal.namespace).toBe('default');
+    expect(c.temporal.devServer).toMatchObject({ port: 7233, uiPort: 8233 });
+    expect(c.temporal.devServer.dbFile).toBe(path.resolve('./var/temporal/temporal.db'));
+    expect(c.kafka).toBeUndefined();
+    expect(c.logLevel).toBe('info');
+  });
+
+  it('reads every variable it knows', () => {
+    const c = loadConfig({
+      DIM_DATA_DIR: '/srv/dim',
+      DIM_TOOLS_DIR: '/opt/dim-tools',
+      DIM_API_HOST: '0.0.0.0',
+      DIM_API_PORT: '9080',
+      DIM_WORKER_PORT: '9090',
+      DIM_LOG_LEVEL: 'debug',
+      TEMPORAL_ADDRESS: 'temporal.internal:7233',
+      TEMPORAL_NAMESPACE: 'dim',
+      DIM_TASK_QUEUE: 'q',
+      DIM_TEMPORAL_PORT: '17233',
+      DIM_TEMPORAL_UI_PORT: '18233',
+      KAFKA_BROKERS: 'k1:9092, k2:9092',
+    });
+    expect(c.dataDir).toBe('/srv/dim');
+    expect(c.toolsDir).toBe('/opt/dim-tools');
+    expect(c.api).toEqual({ host: '0.0.0.0', port: 9080 });
+    expect(c.worker).toEqual({ port: 9090, taskQueue: 'q' });
+    expect(c.logLevel).toBe('debug');
+    expect(c.temporal.address).toBe('temporal.internal:7233');
+    expect(c.temporal.namespace).toBe('dim');
+    expect(c.temporal.devServer).toMatchObject({ port: 17233, uiPort: 18233 });
+    expect(c.kafka).toEqual({ brokers: ['k1:9092', 'k2:9092'] });
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadConfig({ DIM_API_PORT: '', KAFKA_BROKERS: '' })).toMatchObject({
+      api: { port: 8080 },
+      kafka: undefined,
+    });
+  });
+
+  const invalid: Array<[string, string, RegExp]> = [
+    ['DIM_API_PORT', 'eighty', /DIM_API_PORT must be a number \(got "eighty"\)/],
+    ['DIM_API_PORT', '0', /DIM_API_PORT must be between 1 and 65535/],
+    ['DIM_API_PORT', '70000', /DIM_API_PORT must be between 1 and 65535/],
+    ['DIM_WORKER_PORT', '80.5', /DIM_WORKER_PORT must be a whole number/],
+    ['DIM_TEMPORAL_PORT', '-1', /DIM_TEMPORAL_PORT must be between/],
+    ['DIM_TEMPORAL_UI_PORT', 'x', /DIM_TEMPORAL_UI_PORT must be a number/],
+    ['DIM_LOG_LEVEL', 'loud', /DIM_LOG_LEVEL .*debug.*info.*warn.*error/],
+    ['TEMPORAL_ADDRESS', 'http://temporal', /TEMPORAL_ADDRESS must be host:port/],
+    ['KAFKA_BROKERS', 'k1:9092,broker', /KAFKA_BROKERS must be host:port/],
+    ['KAFKA_BROKERS', ' , ', /KAFKA_BROKERS must list at least one value/],
+  ];
+  it.each(invalid)('rejects %s=%j with one line naming it', (name, value, message) => {
+    let error: unknown;
+    try {
+      loadConfig({ [name]: value });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(name);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('\n');
+  });
+
+  describe('DIM_CONFIG_FILE', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dim-config-'));
+
+    it('reads a JSON file; the environment wins over it', () => {
+      const file = path.join(dir, 'dim.json');
+      writeFileSync(file, JSON.stringify({ DIM_API_PORT: 9000, DIM_WORKER_PORT: 9001 }));
+      const c = loadConfig({ DIM_CONFIG_FILE: file, DIM_WORKER_PORT: '9002' });
+      expect(c.api.port).toBe(9000);
+      expect(c.worker.port).toBe(9002);
+    });
+
+    it('names the file when it is missing or not JSON', () => {
+      expect(() => loadConfig({ DIM_CONFIG_FILE: path.join(dir, 'nope.json') })).toThrow(
+        /DIM_CONFIG_FILE cannot be read/,
+      );
+      const bad = path.join(dir, 'bad.json');
+      writeFileSync(bad, '{ nope');
+      expect(() => loadConfig({ DIM_CONFIG_FILE: bad })).toThrow(
+        /DIM_CONFIG_FILE is not valid JSON/,
+      );
+      const arr = path.join(dir, 'arr.json');
+      writeFileSync(arr, '[1]');
+      expect(() => loadConfig({ DIM_CONFIG_FILE: arr })).toThrow(/must hold a JSON object/);
+    });
+
+    it('validates values from the file like the environment', () => {
+      const file = path.join(dir, 'badport.json');
+      writeFileSync(file, JSON.stringify({ DIM_API_PORT: 'http' }));
+      expect(() => loadConfig({ DIM_CONFIG_FILE: file })).toThrow(/DIM_API_PORT must be a number/);
+    });
+  });
+});

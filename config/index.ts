@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * dim's whole configuration, parsed once at each entry point (CLI, worker, tests) by
+ * `loadConfig(env)`. Nothing else in the code reads `process.env`: entry points pass the
+ * slices they need down as options.
+ *
+ * Values come from the environment, or from a JSON file named by `DIM_CONFIG_FILE` whose
+ * keys are the same variable names; the environment wins over the file.
+ */
+
+const port = z.coerce
+  .number({ error: 'must be a number' })
+  .int('must be a whole number')
+  .min(1, 'must be between 1 and 65535')
+  .max(65535, 'must be between 1 and 65535');
+
+const hostPort = z
+  .string()
+  .regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:7233');
+
+const list = (item: z.ZodString) =>
+  z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0),
+    )
+    .pipe(z.array(item).min(1, 'must list at least one value'));
+
+const logLevel = z.enum(['debug', 'info', 'warn', 'error']);
+
+export const EnvSchema = z
+  .object({
+    DIM_CONFIG_FILE: z.string().optional(),
+    DIM_DATA_DIR: z.string().min(1).default('./var'),
+    DIM_TOOLS_DIR: z.string().min(1).optional(),
+    DIM_API_HOST: z.string().min(1).default('127.0.0.1'),
+    DIM_API_PORT: port.default(8080),
+    DIM_WORKER_PORT: port.default(8090),
+    DIM_LOG_LEVEL: logLevel.default('info'),
+    TEMPORAL_ADDRESS: hostPort.optional(),
+    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    DIM_TASK_QUEUE: z.string().min(1).default('dim-migrations'),
+    DIM_TEMPORAL_BIN: z.string().min(1).optional(),
+    DIM_TEMPORAL_PORT: port.default(7233),
+    DIM_TEMPORAL_UI_PORT: port.default(8233),
+    KAFKA_BROKERS: list(hostPort.clone()).optional(),
+  })
+  .strip();
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export interface Config {
+  dataDir: string;
+  toolsDir: string;
+  logLevel: z.infer<typeof logLevel>;
+  api: { host: string; port: number };
+  worker: { port: number; taskQueue: string };
+  temporal: {
+    /** Set when dim talks to an existing Temporal (TEMPORAL_ADDRESS); else dim starts a dev server. */
+    address: string | undefined;
+    namespace: string;
+    devServer: { bin: string | undefined; port: number; uiPort: number; dbFile: string };
+  };
+  kafka: { brokers: string[] } | undefined;
+}
+
+/** A configuration value that failed validation. The message is one line for the operator. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(
+    readonly variable: string,
+    readonly reason: string,
+  ) {
+    super(`invalid configuration: ${variable} ${reason}`);
+  }
+}
+
+function readConfigFile(file: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError('DIM_CONFIG_FILE', `cannot be read: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ConfigError('DIM_CONFIG_FILE', `is not valid JSON: ${file}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError('DIM_CONFIG_FILE', 'must hold a JSON object of VARIABLE: value');
+  }
+  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, String(v)]));
+}
+
+/** Parses the configuration. Throws ConfigError naming the first bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const fromEnv = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ''),
+  );
+  const file = fromEnv.DIM_CONFIG_FILE;
+  const merged = file ? { ...readConfigFile(file), ...fromEnv } : fromEnv;
+  const result = EnvSchema.safeParse(merged);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'configuration');
+    const value = merged[variable];
+    throw new ConfigError(
+      variable,
+      `${issue.message}${value === undefined ? '' : ` (got ${JSON.stringify(value)})`}`,
+    );
+  }
+  const e = result.data;
+  const dataDir = path.resolve(e.DIM_DATA_DIR);
+  return {
+    dataDir,
+    toolsDir: path.resolve(e.DIM_TOOLS_DIR ?? path.join(homedir(), '.cache', 'dim')),
+    logLevel: e.DIM_LOG_LEVEL,
+    api: { host: e.DIM_API_HOST, port: e.DIM_API_PORT },
+    worker: { port: e.DIM_WORKER_PORT, taskQueue: e.DIM_TASK_QUEUE },
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      devServer: {
+        bin: e.DIM_TEMPORAL_BIN,
+        port: e.DIM_TEMPORAL_PORT,
+        uiPort: e.DIM_TEMPORAL_UI_PORT,
+        dbFile: path.join(dataDir, 'temporal', 'temporal.db'),
+      },
+    },
+    kafka: e.KAFKA_BROKERS ? { brokers: e.KAFKA_BROKERS } : undefined,
+  };
+}

@@ -1,0 +1,161 @@
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { createApp, listen, type ApiServer } from '../api/app';
+import type { Config } from '../config';
+import { ping } from '../workflows/ping';
+import {
+  serveWorkerHealth,
+  startMigrationWorker,
+  type RunningWorker,
+} from '../workers/migration-worker';
+import type { Logger } from './log';
+import { resolveTemporalBinary, startTemporalDevServer, type DevServer } from './temporal-dev';
+
+/**
+ * Starts the parts of dim one process runs: `dim up` all of them (with a Temporal dev
+ * server unless TEMPORAL_ADDRESS is set), `dim api` and `dim worker` one each. The same
+ * code path serves the embedded default and the distributed mode; only the adapters differ.
+ */
+export interface Parts {
+  devServer: boolean;
+  api: boolean;
+  worker: boolean;
+}
+
+export interface System {
+  temporalAddress: string;
+  temporalUiUrl: string | undefined;
+  apiUrl: string | undefined;
+  workerUrl: string | undefined;
+  /** Stops every part, in reverse order of start. Safe to call more than once. */
+  stop(): Promise<void>;
+  /** Resolves when a part stopped on its own (the dev server died, the worker failed). */
+  failed: Promise<Error>;
+}
+
+export async function startSystem(
+  config: Config,
+  parts: Parts,
+  log: Logger,
+  pathEnv?: string,
+): Promise<System> {
+  const stops: Array<() => Promise<void>> = [];
+  const failures: Array<Promise<Error>> = [];
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      for (const s of stops.reverse()) {
+        try {
+          await s();
+        } catch (err) {
+          log.warn('error while stopping', { err: (err as Error).message });
+        }
+      }
+    })());
+
+  try {
+    let temporalAddress = config.temporal.address ?? `127.0.0.1:${config.temporal.devServer.port}`;
+    let temporalUiUrl: string | undefined;
+    if (parts.devServer && !config.temporal.address) {
+      const ds = config.temporal.devServer;
+      const bin = await resolveTemporalBinary({
+        configured: ds.bin,
+        toolsDir: config.toolsDir,
+        pathEnv,
+      });
+      const dev: DevServer = await startTemporalDevServer({
+        bin,
+        port: ds.port,
+        uiPort: ds.uiPort,
+        dbFile: ds.dbFile,
+        namespace: config.temporal.namespace,
+        logFile: path.join(config.dataDir, 'logs', 'temporal.log'),
+        log,
+      });
+      stops.push(() => dev.process.stop());
+      failures.push(
+        dev.process.exited.then((code) => new Error(`the Temporal dev server exited (${code})`)),
+      );
+      temporalAddress = dev.address;
+      temporalUiUrl = dev.uiUrl;
+    }
+
+    let worker: RunningWorker | undefined;
+    let workerUrl: string | undefined;
+    if (parts.worker) {
+      worker = await startMigrationWorker({
+        address: temporalAddress,
+        namespace: config.temporal.namespace,
+        taskQueue: config.worker.taskQueue,
+        deps: { log: log.child({ part: 'activity' }) },
+        log,
+      });
+      const w = worker;
+      stops.push(() => w.stop());
+      failures.push(
+        w.done.then(
+          () => new Error('the worker stopped'),
+          (err: unknown) => new Error(`the worker failed: ${(err as Error).message}`),
+        ),
+      );
+      const health = await serveWorkerHealth(w, config.api.host, config.worker.port);
+      stops.push(() => new Promise<void>((res) => health.close(() => res())));
+      workerUrl = `http://${config.api.host}:${config.worker.port}`;
+    }
+
+    const connection = Connection.lazy({ address: temporalAddress });
+    stops.push(() => connection.close());
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+
+    let api: ApiServer | undefined;
+    if (parts.api) {
+      const app = createApp({
+        log,
+        health: {
+          temporal: async () => {
+            await connection.withDeadline(Date.now() + 1500, () =>
+              connection.healthService.check({}),
+            );
+          },
+          ...(worker
+            ? {
+                worker: () => {
+                  const state = worker.worker.getState();
+                  return state === 'RUNNING'
+                    ? Promise.resolve()
+                    : Promise.reject(new Error(`worker is ${state.toLowerCase()}`));
+                },
+              }
+            : {}),
+        },
+      });
+      api = await listen(app, config.api.host, config.api.port);
+      const a = api;
+      stops.push(() => a.close());
+    }
+
+    if (parts.worker) {
+      // Prove the round trip: a workflow through Temporal to this worker and back.
+      const started = Date.now();
+      const answer = await client.workflow.execute(ping, {
+        taskQueue: config.worker.taskQueue,
+        workflowId: `dim-ping-${process.pid}-${started}`,
+        args: ['hello'],
+        workflowExecutionTimeout: '30 seconds',
+      });
+      log.info('temporal round trip', { answer, ms: Date.now() - started });
+    }
+
+    return {
+      temporalAddress,
+      temporalUiUrl,
+      apiUrl: api?.url,
+      workerUrl,
+      stop,
+      failed: Promise.race(failures.length ? failures : [new Promise<Error>(() => undefined)]),
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -1,0 +1,105 @@
+import { existsSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from '../activities';
+import type { Logger } from '../runtime/log';
+
+/**
+ * The migration worker: polls task queue `dim-migrations` for the workflows in
+ * `workflows/` and the activities in `activities/`. It serves its own health and metrics.
+ */
+export interface WorkerOptions {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  deps: ActivityDeps;
+  log: Logger;
+  /** Pre-built workflow bundle; without one the worker bundles `workflows/` at start-up. */
+  workflowBundlePath?: string;
+}
+
+export interface RunningWorker {
+  worker: Worker;
+  /** Resolves when the worker has stopped polling and finished its in-flight tasks. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** `dist/workflow-bundle.js` when `npm run build` made one, else undefined. */
+export function defaultWorkflowBundle(): string | undefined {
+  const candidates = [
+    path.resolve(__dirname, '..', 'workflow-bundle.js'), // dist/workers → dist
+    path.resolve(__dirname, '..', 'dist', 'workflow-bundle.js'), // workers → dist
+  ];
+  return candidates.find((f) => existsSync(f));
+}
+
+export async function startMigrationWorker(opts: WorkerOptions): Promise<RunningWorker> {
+  const connection = await NativeConnection.connect({ address: opts.address });
+  const bundle = opts.workflowBundlePath ?? defaultWorkflowBundle();
+  const worker = await Worker.create({
+    connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue,
+    ...(bundle
+      ? { workflowBundle: { codePath: bundle } }
+      : { workflowsPath: require.resolve('../workflows') }),
+    activities: createActivities(opts.deps),
+    // Give running activities time to record their progress on SIGTERM.
+    shutdownGraceTime: '10 seconds',
+  });
+  opts.log.info('worker polling', { taskQueue: opts.taskQueue, address: opts.address });
+  const done = worker.run().finally(() => connection.close());
+  return {
+    worker,
+    done,
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}
+
+/** Health (`/health`) and Prometheus metrics (`/metrics`) of a worker, on its own port. */
+export function serveWorkerHealth(
+  w: RunningWorker,
+  host: string,
+  port: number,
+): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const state = w.worker.getState();
+    if (req.url === '/health') {
+      const ok = state === 'RUNNING';
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: ok ? 'ok' : 'down', worker: state.toLowerCase() }));
+    } else if (req.url === '/metrics') {
+      const s = w.worker.getStatus();
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(
+        [
+          '# HELP dim_worker_up 1 when the worker is polling.',
+          '# TYPE dim_worker_up gauge',
+          `dim_worker_up ${state === 'RUNNING' ? 1 : 0}`,
+          '# HELP dim_worker_running_activities Activities running now.',
+          '# TYPE dim_worker_running_activities gauge',
+          `dim_worker_running_activities ${s.numInFlightActivities}`,
+          '# HELP dim_worker_running_workflow_tasks Workflow activations in flight.',
+          '# TYPE dim_worker_running_workflow_tasks gauge',
+          `dim_worker_running_workflow_tasks ${s.numInFlightWorkflowActivations}`,
+          '# HELP dim_worker_cached_workflows Workflows in the sticky cache.',
+          '# TYPE dim_worker_cached_workflows gauge',
+          `dim_worker_cached_workflows ${s.numCachedWorkflows}`,
+          '',
+        ].join('\n'),
+      );
+    } else {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: 404, detail: 'try /health or /metrics' }));
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
