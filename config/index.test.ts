@@ -107,3 +107,28 @@ describe('loadConfig', () => {
     });
   });
 });
+
+describe('storage configuration', () => {
+  it('defaults the file roots to the data dir storage and /shared_storage', () => {
+    const c = loadConfig({ DIM_DATA_DIR: '/srv/dim' });
+    expect(c.storage.fileRoots).toEqual(['/srv/dim/storage', '/shared_storage']);
+    expect(c.storage.s3).toEqual({ endpoint: undefined, region: 'us-east-1' });
+  });
+  it('reads roots and endpoints', () => {
+    const c = loadConfig({
+      DIM_FILE_ROOTS: '/a,/b/c',
+      S3_ENDPOINT: 'http://127.0.0.1:9000',
+      STORAGE_EMULATOR_HOST: 'http://127.0.0.1:4443',
+    });
+    expect(c.storage.fileRoots).toEqual(['/a', '/b/c']);
+    expect(c.storage.s3.endpoint).toBe('http://127.0.0.1:9000');
+    expect(c.storage.gcs.endpoint).toBe('http://127.0.0.1:4443');
+  });
+  it.each([
+    ['DIM_FILE_ROOTS', 'relative/dir', /DIM_FILE_ROOTS must list absolute paths/],
+    ['S3_ENDPOINT', 'minio:9000', /S3_ENDPOINT must be an http\(s\) URL/],
+    ['STORAGE_EMULATOR_HOST', 'nope', /STORAGE_EMULATOR_HOST must be an http\(s\) URL/],
+  ])('rejects %s=%j', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+});

@@ -51,6 +51,11 @@ export const EnvSchema = z
     DIM_TEMPORAL_PORT: port.default(7233),
     DIM_TEMPORAL_UI_PORT: port.default(8233),
     KAFKA_BROKERS: list(hostPort.clone()).optional(),
+    DIM_FILE_ROOTS: list(z.string().startsWith('/', 'must list absolute paths')).optional(),
+    S3_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://127.0.0.1:9000' }).optional(),
+    AWS_REGION: z.string().min(1).default('us-east-1'),
+    STORAGE_EMULATOR_HOST: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://127.0.0.1:4443' }).optional(),
+    GCS_PROJECT_ID: z.string().min(1).optional(),
   })
   .strip();
 
@@ -69,6 +74,14 @@ export interface Config {
     devServer: { bin: string | undefined; port: number; uiPort: number; dbFile: string };
   };
   kafka: { brokers: string[] } | undefined;
+  storage: {
+    /** file:// URIs must resolve (symlinks included) inside one of these. */
+    fileRoots: string[];
+    /** S3 endpoint (MinIO, ...): path-style addressing then; AWS itself when unset. */
+    s3: { endpoint: string | undefined; region: string };
+    /** GCS API endpoint (fake-gcs-server, ...); Google's own when unset. */
+    gcs: { endpoint: string | undefined; projectId: string | undefined };
+  };
 }
 
 /** A configuration value that failed validation. The message is one line for the operator. */
@@ -137,5 +150,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       },
     },
     kafka: e.KAFKA_BROKERS ? { brokers: e.KAFKA_BROKERS } : undefined,
+    storage: {
+      // The prototype's examples use file:///shared_storage/..., so that root is allowed by default.
+      fileRoots: (e.DIM_FILE_ROOTS ?? [path.join(dataDir, 'storage'), '/shared_storage']).map((r) =>
+        path.resolve(r),
+      ),
+      s3: { endpoint: e.S3_ENDPOINT, region: e.AWS_REGION },
+      gcs: { endpoint: e.STORAGE_EMULATOR_HOST, projectId: e.GCS_PROJECT_ID },
+    },
   };
 }

@@ -1,0 +1,44 @@
+import type { Readable } from 'node:stream';
+
+/**
+ * The one narrow interface every storage driver implements (file://, s3://, gs://).
+ * A dataset is everything under its URI: a single object, or every object whose key
+ * starts with the URI's prefix. Keys handed to and returned by a driver are relative to
+ * the dataset root ('' for a single-object dataset), always with '/' separators.
+ */
+export interface ObjectInfo {
+  /** Path relative to the dataset root, '/'-separated; '' when the root itself is the object. */
+  key: string;
+  size: number;
+  /** Milliseconds since the epoch. */
+  mtimeMs?: number;
+  /** A full-object checksum the server keeps, when it has one: e.g. { algorithm: 'sha256', value: hex }. */
+  checksum?: { algorithm: 'sha256' | 'crc32c' | 'md5' | 'crc64nvme'; value: string };
+  storageClass?: string;
+}
+
+export interface WriteOptions {
+  /** Storage class for the new object (STANDARD, NEARLINE, ...); ignored by file://. */
+  storageClass?: string;
+  /** Size when known in advance (lets drivers pick single-part vs multipart upload). */
+  size?: number;
+}
+
+export interface StorageDriver {
+  /** The URI scheme this driver serves: 'file', 's3', 'gs'. */
+  readonly scheme: string;
+  /** Every object under the dataset root, in key order; paginates internally. */
+  list(rootUri: string): AsyncIterable<ObjectInfo>;
+  /** One object, or undefined if it does not exist. */
+  stat(rootUri: string, key: string): Promise<ObjectInfo | undefined>;
+  /** Reads an object, or the byte range [start, end] (inclusive) of it. */
+  read(rootUri: string, key: string, range?: { start: number; end?: number }): Promise<Readable>;
+  /**
+   * Writes an object from a stream. The object becomes visible only when the whole
+   * stream was written (temporary name + rename, multipart complete, ...): a crash
+   * never leaves a half object under the final key.
+   */
+  write(rootUri: string, key: string, body: Readable, opts?: WriteOptions): Promise<ObjectInfo>;
+  /** Deletes one object; deleting a missing object is not an error. */
+  delete(rootUri: string, key: string): Promise<void>;
+}
