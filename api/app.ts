@@ -2,24 +2,52 @@ import { existsSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import express from 'express';
+import { version } from '../package.json';
 import type { Logger } from '../runtime/log';
 import { packageRoot } from '../runtime/repo';
+import type { Db } from '../store/db';
+import { authenticate, type ApiKey } from './auth';
 import { healthRouter, type HealthCheck } from './health';
+import { openApiDocument } from './openapi';
 import { errorHandler, notFoundHandler } from './problem';
+import { Routes } from './route';
+import { registerDatasets, type LocationCheck } from './routes/datasets';
 
 export interface ApiDeps {
   log: Logger;
   health: Record<string, HealthCheck>;
+  db: Db;
+  apiKeys: ApiKey[];
+  checkLocation: LocationCheck;
+  /** Largest accepted request body. */
+  bodyLimit?: string;
 }
 
 /** The Express app: routes, the dashboard's static files, and problem+json errors. */
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('json spaces', 0);
+  app.set('query parser', 'simple');
   app.use(healthRouter(deps.health));
   const web = path.join(packageRoot(), 'web');
   if (existsSync(web)) app.use(express.static(web, { index: 'index.html' }));
+
+  const router = express.Router();
+  const routes = new Routes(router, deps.db);
+  registerDatasets(routes, deps);
+  const doc = openApiDocument(routes.operations, version);
+  app.get('/openapi.json', (_req, res) => {
+    res.json(doc);
+  });
+
+  app.use(
+    express.json({
+      limit: deps.bodyLimit ?? '16mb',
+      type: ['application/json', 'application/*+json'],
+    }),
+  );
+  app.use(authenticate(deps.apiKeys));
+  app.use(router);
   app.use(notFoundHandler);
   app.use(errorHandler(deps.log));
   return app;

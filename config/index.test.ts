@@ -7,7 +7,8 @@ describe('loadConfig', () => {
   it('works with nothing set: the embedded default', () => {
     const c = loadConfig({});
     expect(c.dataDir).toBe(path.resolve('./var'));
-    expect(c.api).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(c.api).toEqual({ host: '127.0.0.1', port: 8080, keys: [] });
+    expect(c.dbFile).toBe(path.resolve('./var/dim.db'));
     expect(c.worker).toEqual({ port: 8090, taskQueue: 'dim-migrations' });
     expect(c.temporal.address).toBeUndefined();
     expect(c.temporal.namespace).toBe('default');
@@ -34,7 +35,7 @@ describe('loadConfig', () => {
     });
     expect(c.dataDir).toBe('/srv/dim');
     expect(c.toolsDir).toBe('/opt/dim-tools');
-    expect(c.api).toEqual({ host: '0.0.0.0', port: 9080 });
+    expect(c.api).toEqual({ host: '0.0.0.0', port: 9080, keys: [] });
     expect(c.worker).toEqual({ port: 9090, taskQueue: 'q' });
     expect(c.logLevel).toBe('debug');
     expect(c.temporal.address).toBe('temporal.internal:7233');
@@ -61,6 +62,8 @@ describe('loadConfig', () => {
     ['TEMPORAL_ADDRESS', 'http://temporal', /TEMPORAL_ADDRESS must be host:port/],
     ['KAFKA_BROKERS', 'k1:9092,broker', /KAFKA_BROKERS must be host:port/],
     ['KAFKA_BROKERS', ' , ', /KAFKA_BROKERS must list at least one value/],
+    ['DIM_API_KEYS', 'ops:root:0123456789abcdef', /DIM_API_KEYS must list name:role:secret/],
+    ['DIM_API_KEYS', 'ops:admin:short', /DIM_API_KEYS must list name:role:secret/],
   ];
   it.each(invalid)('rejects %s=%j with one line naming it', (name, value, message) => {
     let error: unknown;
@@ -130,5 +133,17 @@ describe('storage configuration', () => {
     ['STORAGE_EMULATOR_HOST', 'nope', /STORAGE_EMULATOR_HOST must be an http\(s\) URL/],
   ])('rejects %s=%j', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+});
+
+describe('DIM_API_KEYS', () => {
+  it('parses named keys with roles', () => {
+    const c = loadConfig({
+      DIM_API_KEYS: 'ops:admin:0123456789abcdef, ci:viewer:fedcba9876543210:x',
+    });
+    expect(c.api.keys).toEqual([
+      { name: 'ops', role: 'admin', secret: '0123456789abcdef' },
+      { name: 'ci', role: 'viewer', secret: 'fedcba9876543210:x' },
+    ]);
   });
 });

@@ -52,20 +52,40 @@ export const EnvSchema = z
     DIM_TEMPORAL_UI_PORT: port.default(8233),
     KAFKA_BROKERS: list(hostPort.clone()).optional(),
     DIM_FILE_ROOTS: list(z.string().startsWith('/', 'must list absolute paths')).optional(),
-    S3_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://127.0.0.1:9000' }).optional(),
+    S3_ENDPOINT: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://127.0.0.1:9000' })
+      .optional(),
     AWS_REGION: z.string().min(1).default('us-east-1'),
-    STORAGE_EMULATOR_HOST: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://127.0.0.1:4443' }).optional(),
+    STORAGE_EMULATOR_HOST: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://127.0.0.1:4443' })
+      .optional(),
     GCS_PROJECT_ID: z.string().min(1).optional(),
+    DIM_API_KEYS: list(
+      z
+        .string()
+        .regex(
+          /^[A-Za-z0-9._-]+:(viewer|operator|admin):\S{16,}$/,
+          'must list name:role:secret entries (role viewer, operator or admin; secret of 16+ characters)',
+        ),
+    ).optional(),
   })
   .strip();
 
 export type Env = z.infer<typeof EnvSchema>;
 
+export interface ApiKeyConfig {
+  name: string;
+  role: 'viewer' | 'operator' | 'admin';
+  secret: string;
+}
+
 export interface Config {
   dataDir: string;
+  /** The metadata database (SQLite, WAL) under the data dir. */
+  dbFile: string;
   toolsDir: string;
   logLevel: z.infer<typeof logLevel>;
-  api: { host: string; port: number };
+  api: { host: string; port: number; keys: ApiKeyConfig[] };
   worker: { port: number; taskQueue: string };
   temporal: {
     /** Set when dim talks to an existing Temporal (TEMPORAL_ADDRESS); else dim starts a dev server. */
@@ -135,9 +155,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const dataDir = path.resolve(e.DIM_DATA_DIR);
   return {
     dataDir,
+    dbFile: path.join(dataDir, 'dim.db'),
     toolsDir: path.resolve(e.DIM_TOOLS_DIR ?? path.join(homedir(), '.cache', 'dim')),
     logLevel: e.DIM_LOG_LEVEL,
-    api: { host: e.DIM_API_HOST, port: e.DIM_API_PORT },
+    api: {
+      host: e.DIM_API_HOST,
+      port: e.DIM_API_PORT,
+      keys: (e.DIM_API_KEYS ?? []).map((entry) => {
+        const [name, role, ...secret] = entry.split(':');
+        return { name: name!, role: role as ApiKeyConfig['role'], secret: secret.join(':') };
+      }),
+    },
     worker: { port: e.DIM_WORKER_PORT, taskQueue: e.DIM_TASK_QUEUE },
     temporal: {
       address: e.TEMPORAL_ADDRESS,

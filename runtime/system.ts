@@ -8,6 +8,8 @@ import {
   startMigrationWorker,
   type RunningWorker,
 } from '../workers/migration-worker';
+import { openDatabase } from '../store/db';
+import { checkLocation } from '../storage/location';
 import type { Logger } from './log';
 import { resolveTemporalBinary, startTemporalDevServer, type DevServer } from './temporal-dev';
 
@@ -109,9 +111,23 @@ export async function startSystem(
 
     let api: ApiServer | undefined;
     if (parts.api) {
+      const store = await openDatabase(config.dbFile);
+      stops.push(() => store.close());
+      if (config.api.keys.length === 0) {
+        log.warn(
+          'no API keys configured (DIM_API_KEYS): the API is open to anyone who can reach it',
+        );
+      }
       const app = createApp({
         log,
+        db: store.db,
+        apiKeys: config.api.keys,
+        checkLocation: (uri, field) => checkLocation(uri, field, config.storage),
         health: {
+          database: () => {
+            store.sqlite.prepare('select 1').get();
+            return Promise.resolve();
+          },
           temporal: async () => {
             await connection.withDeadline(Date.now() + 1500, () =>
               connection.healthService.check({}),

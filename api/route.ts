@@ -1,0 +1,236 @@
+import { createHash } from 'node:crypto';
+import type { Request, Response, Router } from 'express';
+import { z } from 'zod';
+import { DimError, Errors } from '../errors';
+import type { Db } from '../store/db';
+import { requireRole, type Caller, type Role } from './auth';
+import { parseInput } from './validate';
+
+/**
+ * One place where an endpoint is declared: its method and path, the zod schemas of its
+ * input, the role it needs, and its handler. From the same declaration come request
+ * validation (400 naming the field), the OpenAPI document, Idempotency-Key handling for
+ * mutating calls, and the audit log entry.
+ */
+type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodType> {
+  method: Method;
+  /** Express syntax: /datasets/:id */
+  path: string;
+  summary: string;
+  tag: string;
+  role: Role;
+  body?: B;
+  query?: Q;
+  params?: P;
+  /** Schema of the success answer, for the OpenAPI document. */
+  response?: z.ZodType;
+  /** Audit action name; mutating routes default to `<method> <path>`. */
+  audit?: string | false;
+}
+
+export interface Reply {
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface Ctx<B, Q, P> {
+  body: B;
+  query: Q;
+  params: P;
+  caller: Caller;
+  req: Request;
+}
+
+export interface Operation {
+  method: Method;
+  path: string;
+  summary: string;
+  tag: string;
+  role: Role;
+  body?: z.ZodType;
+  query?: z.ZodType;
+  params?: z.ZodType;
+  response?: z.ZodType;
+}
+
+const hash = (v: unknown) =>
+  createHash('sha256')
+    .update(JSON.stringify(v ?? null))
+    .digest('hex');
+
+export class Routes {
+  readonly operations: Operation[] = [];
+  constructor(
+    private readonly router: Router,
+    private readonly db: Db,
+  ) {}
+
+  add<
+    B extends z.ZodType = z.ZodUndefined,
+    Q extends z.ZodType = z.ZodUndefined,
+    P extends z.ZodType = z.ZodUndefined,
+  >(
+    spec: RouteSpec<B, Q, P>,
+    handler: (ctx: Ctx<z.output<B>, z.output<Q>, z.output<P>>) => Promise<Reply> | Reply,
+  ): void {
+    this.operations.push(spec);
+    const mutating = spec.method !== 'get';
+    this.router[spec.method](
+      spec.path,
+      requireRole(spec.role),
+      async (req: Request, res: Response) => {
+        const params = spec.params ? parseInput(spec.params, req.params, 'path') : undefined;
+        const query = spec.query ? parseInput(spec.query, req.query, 'query') : undefined;
+        let body: unknown;
+        if (spec.body) {
+          if (req.body === undefined)
+            throw Errors.invalid(
+              'body',
+              'a JSON body is required (Content-Type: application/json)',
+            );
+          body = parseInput(spec.body, req.body, 'body');
+        }
+        const caller = req.caller!;
+        const ctx = { body, query, params, caller, req } as Ctx<
+          z.output<B>,
+          z.output<Q>,
+          z.output<P>
+        >;
+        const key = mutating ? req.get('idempotency-key') : undefined;
+        const reply = key
+          ? await this.idempotent(key, req, () => handler(ctx))
+          : await handler(ctx);
+        if (mutating && spec.audit !== false && (reply.status ?? 200) < 400) {
+          await this.db
+            .insertInto('audit_log')
+            .values({
+              ts: Date.now(),
+              actor: caller.name,
+              action: spec.audit ?? `${spec.method.toUpperCase()} ${spec.path}`,
+              target: req.originalUrl,
+              details: JSON.stringify({ params: req.params, body: req.body as unknown }),
+            })
+            .execute();
+        }
+        this.send(res, reply);
+      },
+    );
+  }
+
+  private send(res: Response, reply: Reply) {
+    for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
+    res.status(reply.status ?? 200);
+    if (reply.body === undefined) res.end();
+    else res.json(reply.body);
+  }
+
+  /**
+   * The first request with a key runs; a repeat with the same key and body gets the same
+   * answer again; a repeat with another body is a 422; one while the first still runs, 409.
+   */
+  private async idempotent(
+    key: string,
+    req: Request,
+    run: () => Promise<Reply> | Reply,
+  ): Promise<Reply> {
+    if (key.length > 200)
+      throw Errors.invalid('header.Idempotency-Key', 'must be at most 200 characters');
+    const id = { key, method: req.method, path: req.path };
+    const requestHash = hash(req.body);
+    const claimed = await this.db
+      .insertInto('idempotency_keys')
+      .values({
+        ...id,
+        request_hash: requestHash,
+        status: null,
+        body: null,
+        created_at: Date.now(),
+      })
+      .onConflict((oc) => oc.doNothing())
+      .executeTakeFirst();
+    if (Number(claimed.numInsertedOrUpdatedRows ?? 0) === 0) {
+      const row = await this.db
+        .selectFrom('idempotency_keys')
+        .selectAll()
+        .where('key', '=', key)
+        .where('method', '=', req.method)
+        .where('path', '=', req.path)
+        .executeTakeFirstOrThrow();
+      if (row.request_hash !== requestHash) {
+        throw new DimError(
+          'idempotency_key_reused',
+          422,
+          'Idempotency-Key was already used with a different body; use a new key for a new request',
+          'header.Idempotency-Key',
+        );
+      }
+      if (row.status === null) {
+        throw new DimError(
+          'conflict',
+          409,
+          'a request with this Idempotency-Key is still running; retry shortly',
+          'header.Idempotency-Key',
+        );
+      }
+      return {
+        status: row.status,
+        body: row.body === null ? undefined : (JSON.parse(row.body) as unknown),
+        headers: { 'Idempotent-Replayed': 'true' },
+      };
+    }
+    try {
+      const reply = await run();
+      await this.db
+        .updateTable('idempotency_keys')
+        .set({
+          status: reply.status ?? 200,
+          body: reply.body === undefined ? null : JSON.stringify(reply.body),
+        })
+        .where('key', '=', key)
+        .where('method', '=', req.method)
+        .where('path', '=', req.path)
+        .execute();
+      return reply;
+    } catch (err) {
+      // A failed request does not burn the key: the client may retry it.
+      await this.db
+        .deleteFrom('idempotency_keys')
+        .where('key', '=', key)
+        .where('method', '=', req.method)
+        .where('path', '=', req.path)
+        .execute();
+      throw err;
+    }
+  }
+}
+
+/** Cursor pagination shared by every list: `?limit=&cursor=`, answered as `{items, next_cursor}`. */
+export const pageQuery = z.object({
+  limit: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(1000, 'must be at most 1000')
+    .default(100),
+  cursor: z.string().regex(/^\d+$/, 'must be a next_cursor value from a previous page').optional(),
+});
+
+export function page<T>(rows: T[], limit: number, cursorOf: (row: T) => number | string) {
+  const more = rows.length > limit;
+  const items = more ? rows.slice(0, limit) : rows;
+  const last = items[items.length - 1];
+  return { items, next_cursor: more && last !== undefined ? String(cursorOf(last)) : null };
+}
+
+export const idParam = z.object({
+  id: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .positive('must be positive'),
+});
+
+export const iso = (ms: number | null | undefined) =>
+  ms === null || ms === undefined ? null : new Date(ms).toISOString();

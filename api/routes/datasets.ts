@@ -1,0 +1,301 @@
+import { z } from 'zod';
+import { DimError, Errors } from '../../errors';
+import {
+  emptyUsage,
+  getDataset,
+  insertDataset,
+  listDatasets,
+  usageOf,
+  type Usage,
+} from '../../store/datasets';
+import type { Db } from '../../store/db';
+import type { Dataset } from '../../store/schema';
+import { idParam, iso, page, pageQuery, type Routes } from '../route';
+
+/** Checks a storage URI (scheme, roots, endpoints) and returns it normalized, or throws. */
+export type LocationCheck = (uri: string, field: string) => Promise<string>;
+
+export const tierSchema = z.enum(['hot', 'warm', 'cold']);
+const MAX_BYTES = Number.MAX_SAFE_INTEGER; // 8 PiB: anything larger is a mistake, not a dataset
+
+const name = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+    'may hold letters, digits, ".", "_" and "-", starting with a letter or digit',
+  );
+const sizeBytes = z
+  .number({ error: 'must be a number of bytes' })
+  .int('must be a whole number of bytes')
+  .min(0, 'must not be negative')
+  .max(MAX_BYTES, `must be at most ${MAX_BYTES}`);
+const latency = z
+  .number({ error: 'must be a number of milliseconds' })
+  .positive('must be positive')
+  .max(86_400_000, 'must be at most one day (86400000 ms)');
+const owner = z.string().min(1).max(200, 'must be at most 200 characters');
+const policyName = z.string().min(1).max(100, 'must be at most 100 characters');
+
+export const DatasetCreate = z.strictObject({
+  name,
+  path_uri: z
+    .string({ error: 'must be a storage URI such as file:///data/x' })
+    .min(1, 'must not be empty')
+    .max(2000),
+  size_bytes: sizeBytes.default(0),
+  object_count: z.number().int().min(0, 'must not be negative').max(1e12).default(0),
+  current_tier: tierSchema.default('hot'),
+  latency_slo_ms: latency.nullable().optional(),
+  owner: owner.nullable().optional(),
+  policy: policyName.nullable().optional(),
+});
+
+export const DatasetPatch = z
+  .strictObject({
+    name: name.optional(),
+    size_bytes: sizeBytes.optional(),
+    object_count: z.number().int().min(0).max(1e12).optional(),
+    latency_slo_ms: latency.nullable().optional(),
+    owner: owner.nullable().optional(),
+    policy: policyName.nullable().optional(),
+  })
+  .refine((p) => Object.keys(p).length > 0, { message: 'must change at least one field' });
+
+const UsageSchema = z.object({
+  read_count: z.number(),
+  write_count: z.number(),
+  bytes_read: z.number(),
+  bytes_written: z.number(),
+  last_access_ts: z.string().nullable(),
+  mean_client_lat_ms: z.number().nullable(),
+});
+
+export const DatasetOut = z.object({
+  id: z.number(),
+  name: z.string(),
+  path_uri: z.string(),
+  current_tier: tierSchema,
+  latency_slo_ms: z.number().nullable(),
+  size_bytes: z.number(),
+  object_count: z.number(),
+  owner: z.string().nullable(),
+  policy: z.string().nullable(),
+  version: z.number(),
+  last_access_ts: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  usage: UsageSchema,
+});
+
+export function datasetJson(d: Dataset, usage: Usage = emptyUsage): z.infer<typeof DatasetOut> {
+  return {
+    id: d.id,
+    name: d.name,
+    path_uri: d.path_uri,
+    current_tier: d.current_tier,
+    latency_slo_ms: d.latency_slo_ms,
+    size_bytes: Number(d.size_bytes),
+    object_count: d.object_count,
+    owner: d.owner,
+    policy: d.policy,
+    version: d.version,
+    last_access_ts: iso(usage.last_access_ts ?? d.last_access_ts),
+    created_at: iso(d.created_at)!,
+    updated_at: iso(d.updated_at)!,
+    usage: { ...usage, last_access_ts: iso(usage.last_access_ts) },
+  };
+}
+
+async function checkPolicy(db: Db, policy: string | null | undefined) {
+  if (!policy) return;
+  const found = await db
+    .selectFrom('policies')
+    .select('name')
+    .where('name', '=', policy)
+    .executeTakeFirst();
+  if (!found)
+    throw Errors.invalid('body.policy', `no policy named "${policy}" (see GET /policies)`);
+}
+
+async function checkNameFree(db: Db, name: string, exceptId?: number) {
+  let q = db.selectFrom('datasets').select('id').where('name', '=', name);
+  if (exceptId) q = q.where('id', '!=', exceptId);
+  const taken = await q.executeTakeFirst();
+  if (taken)
+    throw Errors.conflict(`a dataset named "${name}" exists already (id ${taken.id})`, 'body.name');
+}
+
+export async function loadDataset(db: Db, id: number): Promise<Dataset> {
+  const d = await getDataset(db, id);
+  if (!d) throw Errors.notFound('dataset', id);
+  return d;
+}
+
+export function registerDatasets(
+  routes: Routes,
+  deps: { db: Db; checkLocation: LocationCheck },
+): void {
+  const { db } = deps;
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/datasets',
+      summary: 'Register a dataset (everything under path_uri)',
+      tag: 'datasets',
+      role: 'operator',
+      body: DatasetCreate,
+      response: DatasetOut,
+    },
+    async ({ body }) => {
+      const pathUri = await deps.checkLocation(body.path_uri, 'body.path_uri');
+      await checkPolicy(db, body.policy);
+      await checkNameFree(db, body.name);
+      const t = Date.now();
+      const d = await insertDataset(db, {
+        name: body.name,
+        path_uri: pathUri,
+        current_tier: body.current_tier,
+        latency_slo_ms: body.latency_slo_ms ?? null,
+        size_bytes: body.size_bytes,
+        object_count: body.object_count,
+        owner: body.owner ?? null,
+        policy: body.policy ?? null,
+        version: 1,
+        last_access_ts: null,
+        tier_since: t,
+        created_at: t,
+        updated_at: t,
+      });
+      return { status: 201, body: datasetJson(d), headers: { Location: `/datasets/${d.id}` } };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/datasets',
+      summary: 'List datasets (filter by tier, owner, name; cursor pagination)',
+      tag: 'datasets',
+      role: 'viewer',
+      query: pageQuery.extend({
+        tier: tierSchema.optional(),
+        owner: z.string().min(1).optional(),
+        name: z.string().min(1).optional(),
+      }),
+    },
+    async ({ query }) => {
+      const rows = await listDatasets(db, {
+        tier: query.tier,
+        owner: query.owner,
+        name: query.name,
+        afterId: query.cursor ? Number(query.cursor) : undefined,
+        limit: query.limit + 1,
+      });
+      const p = page(rows, query.limit, (d) => d.id);
+      const usage = await usageOf(
+        db,
+        p.items.map((d) => d.id),
+      );
+      return {
+        body: {
+          items: p.items.map((d) => datasetJson(d, usage.get(d.id))),
+          next_cursor: p.next_cursor,
+        },
+      };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/datasets/:id',
+      summary: 'One dataset with its usage',
+      tag: 'datasets',
+      role: 'viewer',
+      params: idParam,
+      response: DatasetOut,
+    },
+    async ({ params }) => {
+      const d = await loadDataset(db, params.id);
+      const usage = await usageOf(db, [d.id]);
+      return { body: datasetJson(d, usage.get(d.id)) };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'patch',
+      path: '/datasets/:id',
+      summary:
+        'Change a dataset’s name, size, owner, latency SLO or policy (its location changes only through a migration)',
+      tag: 'datasets',
+      role: 'operator',
+      params: idParam,
+      body: DatasetPatch,
+      response: DatasetOut,
+    },
+    async ({ params, body, req }) => {
+      const raw = req.body as Record<string, unknown>;
+      if ('path_uri' in raw || 'current_tier' in raw) {
+        throw Errors.invalid(
+          'path_uri' in raw ? 'body.path_uri' : 'body.current_tier',
+          'changes only through a migration: POST /plan-migration',
+        );
+      }
+      await loadDataset(db, params.id);
+      if (body.name) await checkNameFree(db, body.name, params.id);
+      await checkPolicy(db, body.policy);
+      const d = await db
+        .updateTable('datasets')
+        .set({ ...body, updated_at: Date.now() })
+        .where('id', '=', params.id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const usage = await usageOf(db, [d.id]);
+      return { body: datasetJson(d, usage.get(d.id)) };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'delete',
+      path: '/datasets/:id',
+      summary: 'Forget a dataset (its data stays where it is)',
+      tag: 'datasets',
+      role: 'operator',
+      params: idParam,
+    },
+    async ({ params }) => {
+      await loadDataset(db, params.id);
+      const active = await db
+        .selectFrom('migration_jobs')
+        .select(['job_id', 'status'])
+        .where('dataset_id', '=', params.id)
+        .where('status', 'not in', ['completed', 'failed', 'cancelled', 'enqueue_failed'])
+        .executeTakeFirst();
+      if (active) {
+        throw new DimError(
+          'conflict',
+          409,
+          `dataset ${params.id} has a migration in progress (job ${active.job_id}, ${active.status}); cancel it first`,
+        );
+      }
+      await db.transaction().execute(async (trx) => {
+        await trx
+          .deleteFrom('migration_objects')
+          .where(
+            'job_id',
+            'in',
+            trx.selectFrom('migration_jobs').select('job_id').where('dataset_id', '=', params.id),
+          )
+          .execute();
+        await trx.deleteFrom('migration_jobs').where('dataset_id', '=', params.id).execute();
+        await trx.deleteFrom('datasets').where('id', '=', params.id).execute();
+      });
+      return { status: 204 };
+    },
+  );
+}

@@ -1,0 +1,54 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import * as m001 from './migrations/001-initial';
+import type { Database } from './schema';
+
+/**
+ * The metadata store: Kysely over better-sqlite3 now (WAL, busy timeout, foreign keys),
+ * PostgreSQL later through Kysely's pg dialect with the same queries and migrations.
+ */
+export type Db = Kysely<Database>;
+
+const migrations: Record<string, Migration> = {
+  '001-initial': m001,
+};
+
+class InCodeMigrations implements MigrationProvider {
+  getMigrations(): Promise<Record<string, Migration>> {
+    return Promise.resolve(migrations);
+  }
+}
+
+export interface OpenedDb {
+  db: Db;
+  /** The underlying handle, for the few hot paths that batch prepared statements. */
+  sqlite: SQLite.Database;
+  close(): Promise<void>;
+}
+
+/** Opens (creating if needed) the database file and applies pending migrations. */
+export async function openDatabase(file: string): Promise<OpenedDb> {
+  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  const sqlite = new SQLite(file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const { error, results } = await new Migrator({
+    db,
+    provider: new InCodeMigrations(),
+  }).migrateToLatest();
+  const failed = results?.find((r) => r.status === 'Error');
+  if (error || failed) {
+    await db.destroy();
+    throw new Error(
+      `database migration ${failed?.migrationName ?? ''} failed: ${(error as Error | undefined)?.message ?? 'unknown'}`,
+    );
+  }
+  return { db, sqlite, close: () => db.destroy() };
+}
+
+export const now = () => Date.now();

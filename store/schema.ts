@@ -1,0 +1,237 @@
+import type { Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/**
+ * The metadata tables, as Kysely sees them. Timestamps are integers (milliseconds since
+ * the epoch) so that SQLite and PostgreSQL (bigint) agree; the API turns them into ISO
+ * 8601 strings. Booleans are 0/1 integers for the same reason. JSON columns are text.
+ */
+export type Tier = 'hot' | 'warm' | 'cold';
+
+export interface DatasetsTable {
+  id: Generated<number>;
+  name: string;
+  path_uri: string;
+  current_tier: Tier;
+  latency_slo_ms: number | null;
+  size_bytes: number;
+  object_count: number;
+  owner: string | null;
+  /** Name of a row in `policies`, or null for the defaults. */
+  policy: string | null;
+  /** Bumped by every switch of location; part of the derived job_key. */
+  version: number;
+  last_access_ts: number | null;
+  /** When the dataset last changed tier (minimum residency counts from here). */
+  tier_since: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PoliciesTable {
+  name: string;
+  latency_slo_ms: number | null;
+  pinned_tier: Tier | null;
+  /** Upper bound of the monthly cost the owner wants for a dataset, in USD. */
+  cost_target_usd_month: number | null;
+  min_residency_s: number;
+  hot_max_age_s: number;
+  warm_max_age_s: number;
+  require_approval: number;
+  retire_source: number;
+  retire_grace_s: number;
+  auto_apply: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface TiersTable {
+  name: Tier;
+  /** e.g. file:///srv/hot/{name}, s3://dim-warm/{name}, gs://dim-cold/{name} */
+  location_template: string;
+  storage_class: string;
+  read_latency_ms: number;
+  price_gb_month: number;
+  price_retrieval_gb: number;
+  price_per_1k_requests: number;
+  min_storage_days: number;
+  egress_gb: number;
+  updated_at: number;
+}
+
+export interface AccessCounters {
+  read_count: number;
+  write_count: number;
+  bytes_read: number;
+  bytes_written: number;
+  lat_sum_ms: number;
+  lat_count: number;
+}
+
+export interface AccessTotalsTable extends AccessCounters {
+  dataset_id: number;
+  last_access_ts: number | null;
+}
+
+export interface AccessAggregatesTable extends AccessCounters {
+  dataset_id: number;
+  /** Start of the hour, ms since the epoch. */
+  hour: number;
+}
+
+export interface RecommendationsTable {
+  id: Generated<number>;
+  dataset_id: number;
+  current_tier: Tier;
+  recommended_tier: Tier;
+  target_location: string;
+  storage_class: string;
+  reason: string;
+  /** JSON: the signals and policy the decision used. */
+  inputs: string;
+  model_version: string;
+  created_at: number;
+}
+
+export interface ConsumerOffsetsTable {
+  consumer: string;
+  topic: string;
+  partition: number;
+  /** The next offset to read (Kafka offsets are int64: kept as text). */
+  next_offset: string;
+  updated_at: number;
+}
+
+/** The durable local log: events and status messages when no Kafka is configured. */
+export interface EventLogTable {
+  seq: Generated<number>;
+  topic: string;
+  key: string;
+  value: string;
+  ts: number;
+}
+
+/** Events accepted while Kafka was unreachable, relayed when it returns. */
+export interface EventOutboxTable {
+  seq: Generated<number>;
+  topic: string;
+  key: string;
+  value: string;
+  ts: number;
+}
+
+export interface DeadLettersTable {
+  id: Generated<number>;
+  source: string;
+  topic: string;
+  partition: number | null;
+  offset: string | null;
+  payload: string;
+  error: string;
+  ts: number;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  ts: number;
+  actor: string;
+  action: string;
+  target: string;
+  details: string;
+}
+
+export interface IdempotencyKeysTable {
+  key: string;
+  method: string;
+  path: string;
+  request_hash: string;
+  /** null while the first request with this key is still running. */
+  status: number | null;
+  body: string | null;
+  created_at: number;
+}
+
+export type JobStatus =
+  | 'queued'
+  | 'awaiting_approval'
+  | 'copying'
+  | 'verifying'
+  | 'switching'
+  | 'retiring'
+  | 'completed'
+  | 'failed'
+  | 'cancelled'
+  | 'enqueue_failed';
+
+export interface MigrationJobsTable {
+  job_id: string;
+  job_key: string;
+  dataset_id: number;
+  source_uri: string;
+  dest_uri: string;
+  dest_storage_class: string;
+  target_tier: Tier | null;
+  status: JobStatus;
+  error: string | null;
+  bytes_done: number;
+  bytes_total: number;
+  objects_done: number;
+  objects_total: number;
+  workflow_id: string;
+  run_id: string | null;
+  recommendation_id: number | null;
+  requested_by: string;
+  require_approval: number;
+  retire_source: number;
+  submitted_at: number;
+  updated_at: number;
+}
+
+/** The per-object manifest of a migration: what was copied and verified, with checksums. */
+export interface MigrationObjectsTable {
+  job_id: string;
+  key: string;
+  size: number;
+  sha256: string | null;
+  /** copied | verified */
+  state: string;
+  updated_at: number;
+}
+
+export interface ReplicasTable {
+  id: Generated<number>;
+  dataset_id: number;
+  uri: string;
+  storage_class: string;
+  tier: Tier | null;
+  /** primary | retired | stale */
+  role: string;
+  job_id: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Database {
+  datasets: DatasetsTable;
+  policies: PoliciesTable;
+  tiers: TiersTable;
+  access_totals: AccessTotalsTable;
+  access_aggregates: AccessAggregatesTable;
+  recommendations: RecommendationsTable;
+  consumer_offsets: ConsumerOffsetsTable;
+  event_log: EventLogTable;
+  event_outbox: EventOutboxTable;
+  dead_letters: DeadLettersTable;
+  audit_log: AuditLogTable;
+  idempotency_keys: IdempotencyKeysTable;
+  migration_jobs: MigrationJobsTable;
+  migration_objects: MigrationObjectsTable;
+  replicas: ReplicasTable;
+}
+
+export type Dataset = Selectable<DatasetsTable>;
+export type NewDataset = Insertable<DatasetsTable>;
+export type DatasetUpdate = Updateable<DatasetsTable>;
+export type Policy = Selectable<PoliciesTable>;
+export type TierRow = Selectable<TiersTable>;
+export type Recommendation = Selectable<RecommendationsTable>;
+export type MigrationJob = Selectable<MigrationJobsTable>;
