@@ -1,0 +1,18 @@
+/**
+ * Where dim publishes its messages: Kafka topics when KAFKA_BROKERS is set, else the
+ * durable local log (the `event_log` table). Keys are dataset ids, values JSON.
+ */
+export type Topic = 'access_events' | 'migration_jobs' | 'migration_status' | 'recommendations' | 'metrics';
+
+export interface Message {
+  key: string;
+  value: unknown;
+}
+
+export interface EventSink {
+  /**
+   * Resolves once the messages are durable (acknowledged by Kafka, or committed to the
+   * local log / the outbox while Kafka is down). Rejects only when they could not be kept.
+   */
+  publish(topic: Topic, messages: Message[]): Promise<void>;
+}
