@@ -1,7 +1,13 @@
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type LogEntry,
+} from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
 import type { Logger } from '../runtime/log';
 
@@ -15,8 +21,10 @@ export interface WorkerOptions {
   taskQueue: string;
   deps: ActivityDeps;
   log: Logger;
-  /** Pre-built workflow bundle; without one the worker bundles `workflows/` at start-up. */
+  /** Pre-built workflow bundle; by default dist/workflow-bundle.js when it exists. */
   workflowBundlePath?: string;
+  /** Bundle `workflows/` from source at start-up instead (tests, development). */
+  compileWorkflows?: boolean;
 }
 
 export interface RunningWorker {
@@ -35,9 +43,35 @@ export function defaultWorkflowBundle(): string | undefined {
   return candidates.find((f) => existsSync(f));
 }
 
+let runtimeInstalled = false;
+
+/**
+ * Routes the Temporal SDK's own logs (worker state, core) into our structured logger, at
+ * warn and above. The SDK allows this once per process, before the first worker.
+ */
+function installRuntimeLogger(log: Logger) {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const sdk = log.child({ part: 'temporal-sdk' });
+  try {
+    Runtime.install({
+      logger: new DefaultLogger('WARN', (entry: LogEntry) => {
+        const fields = { ...(entry.meta ?? {}) };
+        if (entry.level === 'ERROR') sdk.error(entry.message, fields);
+        else sdk.warn(entry.message, fields);
+      }),
+    });
+  } catch {
+    // Already installed by someone else in this process (tests): keep theirs.
+  }
+}
+
 export async function startMigrationWorker(opts: WorkerOptions): Promise<RunningWorker> {
+  installRuntimeLogger(opts.log);
   const connection = await NativeConnection.connect({ address: opts.address });
-  const bundle = opts.workflowBundlePath ?? defaultWorkflowBundle();
+  const bundle = opts.compileWorkflows
+    ? undefined
+    : (opts.workflowBundlePath ?? defaultWorkflowBundle());
   const worker = await Worker.create({
     connection,
     namespace: opts.namespace,

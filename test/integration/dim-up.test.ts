@@ -1,0 +1,157 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import {
+  dimBin,
+  freePort,
+  pidsMatching,
+  repoRoot,
+  startDim,
+  tempDir,
+} from '../support/dim-process';
+
+/** `dim up` on the embedded default: its own Temporal dev server, API, worker; clean stop. */
+jest.setTimeout(180_000);
+
+async function ports() {
+  return {
+    DIM_API_PORT: String(await freePort()),
+    DIM_WORKER_PORT: String(await freePort()),
+    DIM_TEMPORAL_PORT: String(await freePort()),
+    DIM_TEMPORAL_UI_PORT: String(await freePort()),
+  };
+}
+
+describe('dim up', () => {
+  const dataDir = tempDir('up');
+
+  it('starts everything, answers /health, serves the Temporal Web UI, and stops cleanly on SIGINT', async () => {
+    const env = { DIM_DATA_DIR: dataDir, ...(await ports()) };
+    const dim = await startDim('up', env);
+    try {
+      expect(dim.ready.api).toBe(`http://127.0.0.1:${env.DIM_API_PORT}`);
+      expect(dim.ready.temporal_ui).toBe(`http://127.0.0.1:${env.DIM_TEMPORAL_UI_PORT}`);
+
+      const health = await fetch(`${dim.ready.api}/health`);
+      expect(health.status).toBe(200);
+      expect(await health.json()).toMatchObject({
+        status: 'ok',
+        temporal: 'ok',
+        worker: 'ok',
+        database: 'ok',
+      });
+
+      const ui = await fetch(dim.ready.temporal_ui!);
+      expect(ui.status).toBe(200);
+
+      const workerHealth = await fetch(`${dim.ready.worker}/health`);
+      expect(await workerHealth.json()).toEqual({ status: 'ok', worker: 'running' });
+
+      const page = await fetch(`${dim.ready.api}/`);
+      expect(await page.text()).toContain('dim');
+      expect(existsSync(path.join(dataDir, 'temporal', 'temporal.db'))).toBe(true);
+      expect(await pidsMatching(`--port ${env.DIM_TEMPORAL_PORT}`)).not.toHaveLength(0);
+    } finally {
+      dim.child.kill('SIGINT');
+    }
+    expect(await dim.exited).toBe(0);
+    // No orphan: the dev server went with it.
+    expect(await pidsMatching(`--port ${env.DIM_TEMPORAL_PORT}`)).toHaveLength(0);
+
+    // A second `dim up` on the same data dir works (no stale locks) and keeps the history.
+    const again = await startDim('up', env);
+    const h = await fetch(`${again.ready.api}/health`);
+    expect(h.status).toBe(200);
+    again.child.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
+    expect(await pidsMatching(`--port ${env.DIM_TEMPORAL_PORT}`)).toHaveLength(0);
+  });
+
+  it('leaves no Temporal dev server behind when it is killed with SIGKILL', async () => {
+    const env = { DIM_DATA_DIR: tempDir('up-kill'), ...(await ports()) };
+    const dim = await startDim('up', env);
+    expect(await pidsMatching(`--port ${env.DIM_TEMPORAL_PORT}`)).not.toHaveLength(0);
+    dim.child.kill('SIGKILL');
+    await dim.exited;
+    const deadline = Date.now() + 15_000;
+    while (
+      Date.now() < deadline &&
+      (await pidsMatching(`--port ${env.DIM_TEMPORAL_PORT}`)).length > 0
+    ) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(await pidsMatching(`--port ${env.DIM_TEMPORAL_PORT}`)).toHaveLength(0);
+  });
+
+  it('uses an existing Temporal when TEMPORAL_ADDRESS is set (no dev server of its own)', async () => {
+    const env = {
+      DIM_DATA_DIR: tempDir('up-external'),
+      TEMPORAL_ADDRESS: '127.0.0.1:7233', // dev/services' server
+      ...(await ports()),
+    };
+    const dim = await startDim('up', env);
+    try {
+      expect(dim.ready.temporal).toBe('127.0.0.1:7233');
+      expect(dim.ready.temporal_ui).toBeUndefined();
+      expect(await pidsMatching(`--port ${env.DIM_TEMPORAL_PORT}`)).toHaveLength(0);
+      expect((await fetch(`${dim.ready.api}/health`)).status).toBe(200);
+    } finally {
+      dim.child.kill('SIGTERM');
+    }
+    expect(await dim.exited).toBe(0);
+  });
+
+  it('reports Temporal down with 503 when it cannot be reached', async () => {
+    const env = {
+      DIM_DATA_DIR: tempDir('api-down'),
+      TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`, // nothing listens there
+      DIM_API_PORT: String(await freePort()),
+    };
+    const dim = await startDim('api', env);
+    try {
+      const res = await fetch(`${dim.ready.api}/health`);
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as Record<string, unknown>;
+      expect(body).toMatchObject({ status: 'degraded', temporal: 'down', database: 'ok' });
+      expect(body.errors).toHaveProperty('temporal');
+    } finally {
+      dim.child.kill('SIGTERM');
+    }
+    expect(await dim.exited).toBe(0);
+  });
+});
+
+describe('dim CLI', () => {
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, [dimBin, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+    });
+
+  it('--help teaches the commands and configuration', () => {
+    const r = run(['--help']);
+    expect(r.status).toBe(0);
+    for (const word of ['dim up', 'api', 'worker', 'TEMPORAL_ADDRESS', 'Examples'])
+      expect(r.stdout).toContain(word);
+  });
+
+  it('--version prints the package version', () => {
+    const r = run(['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('an unknown command is one line and exit 2', () => {
+    const r = run(['frobnicate']);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe('dim: unknown command "frobnicate" (see dim --help)');
+  });
+
+  it('a bad configuration value stops start-up with one line naming the variable', () => {
+    const r = run(['up'], { DIM_API_PORT: 'eighty' });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^dim: invalid configuration: DIM_API_PORT must be a number/);
+  });
+});

@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+export const repoRoot = path.resolve(__dirname, '..', '..');
+export const dimBin = path.join(repoRoot, 'bin', 'dim.js');
+
+/** A free TCP port on 127.0.0.1 (asked of the kernel, then released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export const tempDir = (prefix: string) => mkdtempSync(path.join(tmpdir(), `dim-${prefix}-`));
+
+export interface DimProcess {
+  child: ChildProcess;
+  /** The `--json` ready line. */
+  ready: Record<string, string>;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Runs `dim <command> --json` with the given environment and waits for its ready line. */
+export function startDim(
+  command: string,
+  env: Record<string, string>,
+  timeoutMs = 90_000,
+): Promise<DimProcess> {
+  const child = spawn(process.execPath, [dimBin, command, '--json'], {
+    cwd: repoRoot,
+    env: { ...process.env, DIM_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`dim ${command} not ready after ${timeoutMs} ms; stderr:\n${err}`));
+    }, timeoutMs);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.includes('"event":"ready"'));
+      if (line) {
+        clearTimeout(timer);
+        resolve({
+          child,
+          ready: JSON.parse(line) as Record<string, string>,
+          stderr: () => err,
+          exited,
+        });
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`dim ${command} exited (${code}) before it was ready; stderr:\n${err}`));
+    });
+  });
+}
+
+/** Process ids whose command line contains `needle`. */
+export async function pidsMatching(needle: string): Promise<number[]> {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes(needle)) pids.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
