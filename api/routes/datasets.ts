@@ -60,6 +60,8 @@ export const DatasetPatch = z
     latency_slo_ms: latency.nullable().optional(),
     owner: owner.nullable().optional(),
     policy: policyName.nullable().optional(),
+    path_uri: z.never({ error: 'changes only through a migration: POST /plan-migration' }).optional(),
+    current_tier: z.never({ error: 'changes only through a migration: POST /plan-migration' }).optional(),
   })
   .refine((p) => Object.keys(p).length > 0, { message: 'must change at least one field' });
 
@@ -237,14 +239,7 @@ export function registerDatasets(
       body: DatasetPatch,
       response: DatasetOut,
     },
-    async ({ params, body, req }) => {
-      const raw = req.body as Record<string, unknown>;
-      if ('path_uri' in raw || 'current_tier' in raw) {
-        throw Errors.invalid(
-          'path_uri' in raw ? 'body.path_uri' : 'body.current_tier',
-          'changes only through a migration: POST /plan-migration',
-        );
-      }
+    async ({ params, body }) => {
       await loadDataset(db, params.id);
       if (body.name) await checkNameFree(db, body.name, params.id);
       await checkPolicy(db, body.policy);
