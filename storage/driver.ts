@@ -41,4 +41,19 @@ export interface StorageDriver {
   write(rootUri: string, key: string, body: Readable, opts?: WriteOptions): Promise<ObjectInfo>;
   /** Deletes one object; deleting a missing object is not an error. */
   delete(rootUri: string, key: string): Promise<void>;
+  /**
+   * Optional: copies one object within this driver's service (same endpoint) without
+   * streaming it through dim (S3 CopyObject, GCS rewrite). Resolves undefined when it
+   * cannot (e.g. too large for one CopyObject); the caller then falls back to read + write.
+   * Like write(), the destination appears only complete.
+   */
+  copyWithin?(
+    srcRootUri: string,
+    srcKey: string,
+    dstRootUri: string,
+    dstKey: string,
+    opts?: WriteOptions,
+  ): Promise<ObjectInfo | undefined>;
+  /** Optional: releases connections; the driver is not used afterwards. */
+  close?(): Promise<void>;
 }

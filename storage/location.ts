@@ -1,19 +1,24 @@
+import { pathToFileURL } from 'node:url';
 import type { Config } from '../config';
-import { Errors } from '../errors';
+import { parseStorageUri, resolveInsideRoots } from './uri';
 
 /**
- * Validates a storage URI from a request and returns it normalized. Placeholder until
- * storage/uri.ts lands: scheme check only.
+ * Validates a storage URI from a request (a dataset's path_uri, a tier's or a plan's
+ * location) and returns it normalized: the scheme and bucket name must be valid, and a
+ * file:// path must lie inside DIM_FILE_ROOTS once `..` and symlinks are resolved
+ * (invariant 6). Throws a StorageError naming `field` (invalid_uri, scheme_not_supported,
+ * outside_roots); the API turns it into problem+json.
+ *
+ * The returned file:// URI keeps the path as given, only lexically normalized: the drivers
+ * check the roots again, on the real path, every time they touch it.
  */
-export function checkLocation(
+export async function checkLocation(
   uri: string,
   field: string,
-  _storage: Config['storage'],
+  storage: Config['storage'],
 ): Promise<string> {
-  if (!/^(file|s3|gs):\/\//.test(uri)) {
-    return Promise.reject(
-      Errors.invalid(field, 'unsupported URI scheme: use file://, s3:// or gs://'),
-    );
-  }
-  return Promise.resolve(uri);
+  const loc = parseStorageUri(uri, field);
+  if (loc.scheme !== 'file') return uri;
+  await resolveInsideRoots(loc.path, storage.fileRoots, uri, field);
+  return pathToFileURL(loc.path).href;
 }

@@ -1,0 +1,372 @@
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, promises as fsp, type Dirent, type Stats } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { StorageError, StorageErrors } from '../../errors';
+import type { ObjectInfo, StorageDriver, WriteOptions } from '../driver';
+import {
+  checkRange,
+  isInside,
+  objectUri,
+  parseStorageUri,
+  resolveInsideRoots,
+  validateKey,
+  type ResolvedFile,
+} from '../uri';
+
+/**
+ * file:// driver. Every call resolves the dataset root and the object path (symlinks
+ * included) and refuses anything outside the configured roots (invariant 6). Writes go to
+ * a temporary name in the target directory, are fsynced, then renamed over the final name,
+ * and the directory is fsynced: a crash leaves the old object or the new, never half a file.
+ */
+export interface FileDriverOptions {
+  /** Absolute directories every path must resolve into. */
+  roots: readonly string[];
+  /** Read/write buffer size (default 1 MiB). */
+  highWaterMark?: number;
+  /** fsync files and directories on write (default true; tests may turn it off for speed). */
+  fsync?: boolean;
+}
+
+/** Temporary files of unfinished writes: `.<name>.dim-tmp-<hex>`. list() never shows them. */
+const TMP_RE = /^\..*\.dim-tmp-[0-9a-f]{16}$/;
+const DEFAULT_HWM = 1024 * 1024;
+
+function errnoCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** Byte-wise (UTF-8) comparison, the order S3 and GCS list keys in. */
+function compareUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+export class FileDriver implements StorageDriver {
+  readonly scheme = 'file';
+  private readonly roots: readonly string[];
+  private readonly hwm: number;
+  private readonly fsync: boolean;
+
+  constructor(opts: FileDriverOptions) {
+    for (const r of opts.roots) {
+      if (!path.isAbsolute(r)) throw new Error(`file root must be an absolute path: ${r}`);
+    }
+    this.roots = opts.roots.map((r) => path.resolve(r));
+    this.hwm = opts.highWaterMark ?? DEFAULT_HWM;
+    this.fsync = opts.fsync ?? true;
+  }
+
+  /** The dataset root, resolved inside the roots. */
+  private async root(rootUri: string): Promise<ResolvedFile> {
+    const loc = parseStorageUri(rootUri);
+    if (loc.scheme !== 'file')
+      throw StorageErrors.invalidUri(rootUri, 'the file driver only serves file:// URIs');
+    return resolveInsideRoots(loc.path, this.roots, rootUri);
+  }
+
+  /** One object's real path, inside the roots (the key may cross symlinks inside the dataset). */
+  private async objectPath(
+    rootUri: string,
+    key: string,
+  ): Promise<{ root: ResolvedFile; file: ResolvedFile }> {
+    validateKey(key);
+    const root = await this.root(rootUri);
+    if (key === '') return { root, file: root };
+    const file = await resolveInsideRoots(
+      path.join(root.path, ...key.split('/')),
+      this.roots,
+      objectUri(rootUri, key),
+    );
+    return { root, file };
+  }
+
+  private mapError(err: unknown, uri: string): unknown {
+    if (err instanceof StorageError) return err;
+    switch (errnoCode(err)) {
+      case 'ENOENT':
+      case 'ENOTDIR':
+        return StorageErrors.notFound(uri);
+      case 'EACCES':
+      case 'EPERM':
+      case 'EROFS':
+        return StorageErrors.accessDenied(uri, (err as Error).message);
+      case 'EISDIR':
+      case 'EEXIST':
+      case 'ENOTEMPTY':
+        return StorageErrors.conflict(uri, `a directory is in the way (${errnoCode(err)})`);
+      case 'ENOSPC':
+      case 'EDQUOT':
+        return StorageErrors.unavailable(uri, 'no space left on the device', err);
+      case 'ELOOP':
+        return StorageErrors.invalidUri(uri, 'has too many levels of symbolic links');
+      case 'EMFILE':
+      case 'ENFILE':
+      case 'EIO':
+      case 'EAGAIN':
+      case 'EBUSY':
+        return StorageErrors.unavailable(uri, (err as Error).message, err);
+      default:
+        return err;
+    }
+  }
+
+  async *list(rootUri: string): AsyncIterable<ObjectInfo> {
+    const root = await this.root(rootUri);
+    let st: Stats;
+    try {
+      st = await fsp.stat(root.path);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return;
+      throw this.mapError(err, rootUri);
+    }
+    if (st.isFile()) {
+      yield { key: '', size: st.size, mtimeMs: st.mtimeMs };
+      return;
+    }
+    if (!st.isDirectory()) return;
+    const visited = new Set<string>([`${st.dev}:${st.ino}`]);
+    yield* this.walk(rootUri, root.path, '', visited);
+  }
+
+  /**
+   * Depth-first over one directory. Entries are sorted by name, with '/' appended to
+   * directories, which yields keys in global byte order ("a-b" before "a/b").
+   * Symlinks are followed only when they resolve inside the roots (else outside_roots);
+   * dangling ones are skipped, as are temporary files of unfinished writes.
+   */
+  private async *walk(
+    rootUri: string,
+    dir: string,
+    keyPrefix: string,
+    visited: Set<string>,
+  ): AsyncGenerator<ObjectInfo> {
+    let entries: Dirent[];
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return; // removed while listing
+      throw this.mapError(err, objectUri(rootUri, keyPrefix.replace(/\/$/, '')));
+    }
+    const items: { name: string; sortKey: string; full: string; st: Stats }[] = [];
+    for (const ent of entries) {
+      if (TMP_RE.test(ent.name)) continue;
+      let full = path.join(dir, ent.name);
+      let st: Stats;
+      try {
+        if (ent.isSymbolicLink()) {
+          const real = await resolveInsideRoots(
+            full,
+            this.roots,
+            objectUri(rootUri, keyPrefix + ent.name),
+          );
+          full = real.path;
+        }
+        st = await fsp.stat(full);
+      } catch (err) {
+        if (errnoCode(err) === 'ENOENT') continue; // dangling symlink, or removed meanwhile
+        throw this.mapError(err, objectUri(rootUri, keyPrefix + ent.name));
+      }
+      if (!st.isFile() && !st.isDirectory()) continue; // sockets, fifos, devices
+      items.push({
+        name: ent.name,
+        sortKey: st.isDirectory() ? `${ent.name}/` : ent.name,
+        full,
+        st,
+      });
+    }
+    items.sort((a, b) => compareUtf8(a.sortKey, b.sortKey));
+    for (const it of items) {
+      const key = keyPrefix + it.name;
+      if (it.st.isDirectory()) {
+        const id = `${it.st.dev}:${it.st.ino}`;
+        if (visited.has(id)) continue; // a symlink loop
+        visited.add(id);
+        yield* this.walk(rootUri, it.full, `${key}/`, visited);
+        visited.delete(id);
+      } else {
+        yield { key, size: it.st.size, mtimeMs: it.st.mtimeMs };
+      }
+    }
+  }
+
+  async stat(rootUri: string, key: string): Promise<ObjectInfo | undefined> {
+    const { file } = await this.objectPath(rootUri, key);
+    try {
+      const st = await fsp.stat(file.path);
+      if (!st.isFile()) return undefined;
+      return { key, size: st.size, mtimeMs: st.mtimeMs };
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
+      throw this.mapError(err, objectUri(rootUri, key));
+    }
+  }
+
+  async read(
+    rootUri: string,
+    key: string,
+    range?: { start: number; end?: number },
+  ): Promise<Readable> {
+    checkRange(range);
+    const uri = objectUri(rootUri, key);
+    const { file } = await this.objectPath(rootUri, key);
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(file.path, fsConstants.O_RDONLY);
+    } catch (err) {
+      throw this.mapError(err, uri);
+    }
+    try {
+      const st = await handle.stat();
+      if (!st.isFile()) throw StorageErrors.notFound(uri);
+      const start = range?.start ?? 0;
+      if (start >= st.size) {
+        await handle.close();
+        return Readable.from([]);
+      }
+      return handle.createReadStream({
+        start,
+        end: range?.end,
+        highWaterMark: this.hwm,
+        autoClose: true,
+      });
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw this.mapError(err, uri);
+    }
+  }
+
+  async write(
+    rootUri: string,
+    key: string,
+    body: Readable,
+    _opts?: WriteOptions,
+  ): Promise<ObjectInfo> {
+    const uri = objectUri(rootUri, key);
+    let target: string;
+    try {
+      target = (await this.objectPath(rootUri, key)).file.path;
+    } catch (err) {
+      body.destroy();
+      throw err;
+    }
+    const dir = path.dirname(target);
+    const tmp = path.join(
+      dir,
+      `.${path.basename(target)}.dim-tmp-${randomBytes(8).toString('hex')}`,
+    );
+    let handle: fsp.FileHandle | undefined;
+    try {
+      // mkdir + open may race a delete() that prunes now-empty directories: try twice.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await fsp.mkdir(dir, { recursive: true });
+          handle = await fsp.open(tmp, 'wx', 0o666);
+          break;
+        } catch (err) {
+          if (errnoCode(err) !== 'ENOENT' || attempt >= 2) throw err;
+        }
+      }
+      const written = await writeAll(body, handle, this.hwm);
+      if (this.fsync) await handle.sync();
+      const st = await handle.stat();
+      await handle.close();
+      handle = undefined;
+      if (st.size !== written) {
+        throw StorageErrors.unavailable(
+          uri,
+          `the file has ${st.size} bytes, ${written} were written`,
+        );
+      }
+      await fsp.rename(tmp, target);
+      if (this.fsync) await fsyncDir(dir);
+      return { key, size: st.size, mtimeMs: st.mtimeMs };
+    } catch (err) {
+      body.destroy();
+      if (handle) await handle.close().catch(() => undefined);
+      await fsp.unlink(tmp).catch(() => undefined);
+      const code = errnoCode(err);
+      if (code === 'ENOTDIR' || code === 'EEXIST') {
+        throw StorageErrors.conflict(uri, 'a file is in the way of the directories this key needs');
+      }
+      throw this.mapError(err, uri);
+    }
+  }
+
+  async delete(rootUri: string, key: string): Promise<void> {
+    const uri = objectUri(rootUri, key);
+    const { root, file } = await this.objectPath(rootUri, key);
+    try {
+      await fsp.unlink(file.path);
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      if (code !== 'EISDIR' && code !== 'EPERM') throw this.mapError(err, uri);
+      // A directory is not an object: nothing to delete, but prune it if it is empty.
+      await this.pruneEmptyDirs(file.path, root);
+      return;
+    }
+    await this.pruneEmptyDirs(path.dirname(file.path), root);
+  }
+
+  /**
+   * Removes `dir` and its parents while they are empty, up to and including the dataset
+   * root, never above it and never a configured root.
+   */
+  private async pruneEmptyDirs(dir: string, root: ResolvedFile): Promise<void> {
+    let d = dir;
+    while (isInside(d, root.path) && d !== root.root && !isInside(root.root, d)) {
+      try {
+        await fsp.rmdir(d);
+      } catch {
+        return; // not empty, gone, or not ours to remove: stop
+      }
+      if (d === root.path) return;
+      d = path.dirname(d);
+    }
+  }
+}
+
+/** Copies a stream into a file, gathering small chunks into writev calls of about `batch` bytes. */
+async function writeAll(body: Readable, handle: fsp.FileHandle, batch: number): Promise<number> {
+  let total = 0;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = async () => {
+    let bufs = pending;
+    pending = [];
+    pendingBytes = 0;
+    while (bufs.length > 0) {
+      const { bytesWritten } = await handle.writev(bufs);
+      total += bytesWritten;
+      // Short writes are rare but legal: continue with what is left.
+      let skip = bytesWritten;
+      while (bufs.length > 0 && skip >= bufs[0]!.length) {
+        skip -= bufs[0]!.length;
+        bufs = bufs.slice(1);
+      }
+      if (skip > 0 && bufs.length > 0) bufs = [bufs[0]!.subarray(skip), ...bufs.slice(1)];
+    }
+  };
+  for await (const chunk of body) {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    if (buf.length === 0) continue;
+    pending.push(buf);
+    pendingBytes += buf.length;
+    if (pendingBytes >= batch || pending.length >= 512) await flush();
+  }
+  await flush();
+  return total;
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let h: fsp.FileHandle | undefined;
+  try {
+    h = await fsp.open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+    await h.sync();
+  } catch {
+    // Some file systems refuse fsync on directories; the rename itself has happened.
+  } finally {
+    await h?.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,378 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { crc32c } from '@node-rs/crc32';
+import { StorageError } from '../../errors';
+import type { ObjectInfo, StorageDriver } from '../../storage/driver';
+
+/**
+ * The one contract every StorageDriver meets, run against each real backend by
+ * storage-contract.test.ts (file://, MinIO, fake-gcs-server). Each test works in a fresh
+ * dataset root from `makeRootUri(label)`.
+ */
+export interface ContractOptions {
+  /** The algorithm of the server checksum write() and stat() report, if the backend keeps one. */
+  checksum?: 'crc32c';
+  /** A storage class the backend accepts on write, and how stat() reports it. */
+  storageClass?: { write: string; reported: string };
+  /** Size of the "large" object (default 20 MiB + 123 bytes: several multipart parts). */
+  largeSize?: number;
+  /** Part size the driver was configured with, to read across a part boundary. */
+  partSize?: number;
+  /** Number of keys for the pagination test (default 1050, over S3's 1000 per page). */
+  manyKeys?: number;
+  /** A dataset root in a bucket that does not exist. */
+  missingBucketUri?: () => string;
+  /** A driver whose credentials the server rejects, and a root it would use. */
+  badCredentials?: () => { driver: StorageDriver; rootUri: string };
+  /** Dataset roots outside the file roots (invariant 6). */
+  escapeUris?: () => string[] | Promise<string[]>;
+}
+
+const MiB = 1024 * 1024;
+
+export async function readAll(s: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export async function listAll(driver: StorageDriver, rootUri: string): Promise<ObjectInfo[]> {
+  const out: ObjectInfo[] = [];
+  for await (const o of driver.list(rootUri)) out.push(o);
+  return out;
+}
+
+/** A stream of `data` in chunks of `chunk` bytes. */
+export function bodyOf(data: Buffer | string, chunk = 256 * 1024): Readable {
+  const buf = typeof data === 'string' ? Buffer.from(data) : data;
+  const parts: Buffer[] = [];
+  for (let i = 0; i < buf.length; i += chunk) parts.push(buf.subarray(i, i + chunk));
+  return Readable.from(parts);
+}
+
+/** A stream that yields `okBytes` bytes and then fails. */
+function failingBody(okBytes: number): Readable {
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (sent >= okBytes) {
+        this.destroy(new Error('source failed mid-stream'));
+        return;
+      }
+      const n = Math.min(MiB, okBytes - sent);
+      sent += n;
+      this.push(randomBytes(n));
+    },
+  });
+}
+
+function crc32cHex(data: Buffer): string {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(crc32c(data) >>> 0);
+  return b.toString('hex');
+}
+
+function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function rejection(p: Promise<unknown>): Promise<StorageError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof StorageError) return err;
+    throw new Error(`expected a StorageError, got: ${String(err)}`, { cause: err });
+  }
+  throw new Error('expected the promise to reject');
+}
+
+function byteOrder(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+async function mapLimit<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<unknown>,
+): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  });
+  await Promise.all(workers);
+}
+
+export function runDriverContract(
+  name: string,
+  makeDriver: () => StorageDriver | Promise<StorageDriver>,
+  makeRootUri: (label: string) => string,
+  opts: ContractOptions = {},
+): void {
+  describe(`storage driver contract: ${name}`, () => {
+    let d: StorageDriver;
+
+    beforeAll(async () => {
+      d = await makeDriver();
+    });
+
+    it('writes, stats and reads back nested keys; lists them sorted, relative to the root', async () => {
+      const root = makeRootUri('nested');
+      const keys = ['b', 'a/b/c', 'a-b', 'a/b/d', 'z/é', 'a/0', 'a/b.txt'];
+      for (const k of keys) {
+        const info = await d.write(root, k, bodyOf(`content of ${k}`));
+        expect(info.key).toBe(k);
+        expect(info.size).toBe(Buffer.byteLength(`content of ${k}`));
+      }
+      const listed = await listAll(d, root);
+      expect(listed.map((o) => o.key)).toEqual([...keys].sort(byteOrder));
+      for (const o of listed) expect(o.size).toBe(Buffer.byteLength(`content of ${o.key}`));
+      const st = await d.stat(root, 'a/b/c');
+      expect(st).toMatchObject({ key: 'a/b/c', size: Buffer.byteLength('content of a/b/c') });
+      expect(typeof st?.mtimeMs).toBe('number');
+      expect((await readAll(await d.read(root, 'z/é'))).toString()).toBe('content of z/é');
+    });
+
+    it('treats a single object as a dataset with key "", and keeps sibling prefixes apart', async () => {
+      const base = makeRootUri('single');
+      const one = `${base}/one.bin`;
+      await d.write(one, '', bodyOf('just one'));
+      await d.write(`${base}/one.bin-2`, '', bodyOf('a sibling'));
+      await d.write(`${base}/ds`, 'x', bodyOf('in ds'));
+      await d.write(`${base}/ds-2`, 'y', bodyOf('next to ds'));
+      expect(await listAll(d, one)).toEqual([expect.objectContaining({ key: '', size: 8 })]);
+      expect(await d.stat(one, '')).toMatchObject({ key: '', size: 8 });
+      expect((await readAll(await d.read(one, ''))).toString()).toBe('just one');
+      expect((await listAll(d, `${base}/ds`)).map((o) => o.key)).toEqual(['x']);
+      expect((await listAll(d, `${base}/ds/`)).map((o) => o.key)).toEqual(['x']);
+    });
+
+    it('lists an empty or missing dataset as nothing', async () => {
+      expect(await listAll(d, makeRootUri('never-written'))).toEqual([]);
+      expect(await d.stat(makeRootUri('never-written'), 'x')).toBeUndefined();
+    });
+
+    it(`lists more keys than one page holds (${opts.manyKeys ?? 1050})`, async () => {
+      const root = makeRootUri('many');
+      const n = opts.manyKeys ?? 1050;
+      const keys = Array.from({ length: n }, (_, i) => `k/${String(i).padStart(5, '0')}`);
+      await mapLimit(keys, 32, (k) => d.write(root, k, bodyOf(k), { size: k.length }));
+      const listed = await listAll(d, root);
+      expect(listed.length).toBe(n);
+      expect(listed.map((o) => o.key)).toEqual(keys);
+    }, 120_000);
+
+    it('stores and reads empty objects', async () => {
+      const root = makeRootUri('empty');
+      const info = await d.write(root, 'empty', bodyOf(''));
+      expect(info.size).toBe(0);
+      if (opts.checksum) expect(info.checksum).toEqual({ algorithm: 'crc32c', value: '00000000' });
+      expect(await d.stat(root, 'empty')).toMatchObject({ size: 0 });
+      expect((await readAll(await d.read(root, 'empty'))).length).toBe(0);
+      expect((await readAll(await d.read(root, 'empty', { start: 0 }))).length).toBe(0);
+      expect((await listAll(d, root)).map((o) => [o.key, o.size])).toEqual([['empty', 0]]);
+    });
+
+    it('writes and reads a large object (multipart / resumable), keeping its checksum', async () => {
+      const root = makeRootUri('large');
+      const size = opts.largeSize ?? 20 * MiB + 123;
+      const data = randomBytes(size);
+      const info = await d.write(root, 'big.bin', bodyOf(data, MiB + 7));
+      expect(info.size).toBe(size);
+      const st = await d.stat(root, 'big.bin');
+      expect(st?.size).toBe(size);
+      if (opts.checksum) {
+        const expected = { algorithm: 'crc32c', value: crc32cHex(data) };
+        expect(info.checksum).toEqual(expected);
+        expect(st?.checksum).toEqual(expected);
+      }
+      expect(sha256(await readAll(await d.read(root, 'big.bin')))).toBe(sha256(data));
+      // A range across a part boundary.
+      const boundary = opts.partSize ?? 5 * MiB;
+      const part = await readAll(
+        await d.read(root, 'big.bin', { start: boundary - 10, end: boundary + 9 }),
+      );
+      expect(part.equals(data.subarray(boundary - 10, boundary + 10))).toBe(true);
+    }, 60_000);
+
+    it('serves byte ranges, inclusive, clamped at the end', async () => {
+      const root = makeRootUri('ranges');
+      const data = randomBytes(1000);
+      await d.write(root, 'r', bodyOf(data));
+      const range = async (start: number, end?: number) =>
+        readAll(await d.read(root, 'r', end === undefined ? { start } : { start, end }));
+      expect((await range(0, 0)).equals(data.subarray(0, 1))).toBe(true);
+      expect((await range(10, 19)).equals(data.subarray(10, 20))).toBe(true);
+      expect((await range(990)).equals(data.subarray(990))).toBe(true);
+      expect((await range(995, 5000)).equals(data.subarray(995))).toBe(true);
+      expect((await range(1000)).length).toBe(0);
+      expect((await range(5000)).length).toBe(0);
+      expect((await rejection(d.read(root, 'r', { start: 10, end: 5 }))).code).toBe(
+        'invalid_range',
+      );
+      expect((await rejection(d.read(root, 'r', { start: -1 }))).code).toBe('invalid_range');
+    });
+
+    it('overwrites an object with new content and size', async () => {
+      const root = makeRootUri('overwrite');
+      await d.write(root, 'o', bodyOf('first version, longer'));
+      const info = await d.write(root, 'o', bodyOf('second'));
+      expect(info.size).toBe(6);
+      expect((await readAll(await d.read(root, 'o'))).toString()).toBe('second');
+      expect(await d.stat(root, 'o')).toMatchObject({ size: 6 });
+      expect((await listAll(d, root)).map((o) => o.key)).toEqual(['o']);
+    });
+
+    it('deletes objects; deleting a missing one is not an error', async () => {
+      const root = makeRootUri('delete');
+      await d.write(root, 'keep', bodyOf('k'));
+      await d.write(root, 'dir/sub/gone', bodyOf('g'));
+      await d.delete(root, 'dir/sub/gone');
+      expect(await d.stat(root, 'dir/sub/gone')).toBeUndefined();
+      expect((await listAll(d, root)).map((o) => o.key)).toEqual(['keep']);
+      await d.delete(root, 'dir/sub/gone');
+      await d.delete(root, 'never/was');
+      await d.delete(root, 'keep');
+      expect(await listAll(d, root)).toEqual([]);
+    });
+
+    it('reports a missing object: stat undefined, read not_found', async () => {
+      const root = makeRootUri('missing');
+      await d.write(root, 'present', bodyOf('p'));
+      expect(await d.stat(root, 'absent')).toBeUndefined();
+      const e = await rejection(d.read(root, 'absent'));
+      expect(e.code).toBe('not_found');
+      expect(e.retryable).toBe(false);
+    });
+
+    it('never leaves a partial object when the source fails mid-write', async () => {
+      const root = makeRootUri('atomic');
+      await expect(d.write(root, 'new', failingBody(7 * MiB))).rejects.toThrow();
+      expect(await d.stat(root, 'new')).toBeUndefined();
+      await d.write(root, 'old', bodyOf('the old content'));
+      await expect(d.write(root, 'old', failingBody(7 * MiB))).rejects.toThrow();
+      expect((await readAll(await d.read(root, 'old'))).toString()).toBe('the old content');
+      expect((await listAll(d, root)).map((o) => o.key)).toEqual(['old']);
+    }, 30_000);
+
+    it('refuses keys that could escape or do not name an object', async () => {
+      const root = makeRootUri('keys');
+      for (const bad of ['../x', 'a/../../x', '/abs', 'a//b', 'a/']) {
+        const e = await rejection(d.write(root, bad, bodyOf('x')));
+        expect(e.code).toBe('invalid_key');
+      }
+      expect((await rejection(d.stat(root, '../x'))).code).toBe('invalid_key');
+    });
+
+    if (opts.storageClass) {
+      const sc = opts.storageClass;
+      it(`writes with a storage class (${sc.write})`, async () => {
+        const root = makeRootUri('class');
+        const info = await d.write(root, 'c', bodyOf('classy'), { storageClass: sc.write });
+        expect(info.storageClass).toBe(sc.reported);
+        expect((await d.stat(root, 'c'))?.storageClass).toBe(sc.reported);
+        expect((await listAll(d, root))[0]?.storageClass).toBe(sc.reported);
+        const e = await rejection(
+          d.write(root, 'c2', bodyOf('x'), { storageClass: 'NO_SUCH_CLASS' }),
+        );
+        expect(e.code).toBe('invalid_storage_class');
+        expect(e.field).toBe('storage_class');
+      });
+    }
+
+    if (opts.checksum) {
+      it('reports the server checksum of small objects', async () => {
+        const root = makeRootUri('checksum');
+        const data = Buffer.from('checksum me');
+        const info = await d.write(root, 'c', bodyOf(data), { size: data.length });
+        expect(info.checksum).toEqual({ algorithm: 'crc32c', value: crc32cHex(data) });
+        expect((await d.stat(root, 'c'))?.checksum).toEqual(info.checksum);
+      });
+    }
+
+    it('copies within the service when it can (copyWithin)', async () => {
+      if (!d.copyWithin) return;
+      const root = makeRootUri('copy-src');
+      const dst = makeRootUri('copy-dst');
+      const data = randomBytes(3000);
+      await d.write(root, 'a/b', bodyOf(data));
+      const info = await d.copyWithin(root, 'a/b', dst, 'x/y');
+      expect(info).toMatchObject({ key: 'x/y', size: 3000 });
+      if (opts.checksum)
+        expect(info?.checksum).toEqual({ algorithm: 'crc32c', value: crc32cHex(data) });
+      expect((await readAll(await d.read(dst, 'x/y'))).equals(data)).toBe(true);
+      if (opts.storageClass) {
+        // With a storage class: copied into that class, or undefined (caller streams) when
+        // the server cannot do both at once.
+        const sc = opts.storageClass;
+        const classed = await d.copyWithin(root, 'a/b', dst, 'x/z', { storageClass: sc.write });
+        if (classed) expect((await d.stat(dst, 'x/z'))?.storageClass).toBe(sc.reported);
+        else expect(await d.stat(dst, 'x/z')).toBeUndefined();
+      }
+      expect((await rejection(d.copyWithin(root, 'nope', dst, 'z'))).code).toBe('not_found');
+    });
+
+    if (opts.missingBucketUri) {
+      const missing = opts.missingBucketUri;
+      it('names a missing bucket on every operation', async () => {
+        const root = missing();
+        const ops: [string, () => Promise<unknown>][] = [
+          ['list', () => listAll(d, root)],
+          ['stat', () => d.stat(root, 'x')],
+          ['read', () => d.read(root, 'x')],
+          ['write', () => d.write(root, 'x', bodyOf('x'))],
+          ['write (large)', () => d.write(root, 'y', bodyOf(randomBytes(6 * MiB)))],
+          ['delete', () => d.delete(root, 'x')],
+        ];
+        for (const [op, fn] of ops) {
+          const e = await rejection(fn());
+          expect([op, e.code, e.retryable]).toEqual([op, 'bucket_not_found', false]);
+          expect(e.status).toBe(404);
+        }
+      }, 30_000);
+    }
+
+    if (opts.badCredentials) {
+      const bad = opts.badCredentials;
+      it('reports rejected credentials as bad_credentials, not retryable', async () => {
+        const { driver, rootUri } = bad();
+        try {
+          const ops: [string, () => Promise<unknown>][] = [
+            ['list', () => listAll(driver, rootUri)],
+            ['stat', () => driver.stat(rootUri, 'x')],
+            ['read', () => driver.read(rootUri, 'x')],
+            ['write', () => driver.write(rootUri, 'x', bodyOf('x'))],
+            ['delete', () => driver.delete(rootUri, 'x')],
+          ];
+          for (const [op, fn] of ops) {
+            const e = await rejection(fn());
+            expect([op, e.code, e.retryable]).toEqual([op, 'bad_credentials', false]);
+          }
+        } finally {
+          await driver.close?.();
+        }
+      });
+    }
+
+    if (opts.escapeUris) {
+      const escapes = opts.escapeUris;
+      it('refuses every operation outside the file roots (invariant 6)', async () => {
+        for (const root of await escapes()) {
+          const ops: [string, () => Promise<unknown>][] = [
+            ['list', () => listAll(d, root)],
+            ['stat', () => d.stat(root, 'x')],
+            ['read', () => d.read(root, 'x')],
+            ['write', () => d.write(root, 'x', bodyOf('x'))],
+            ['delete', () => d.delete(root, 'x')],
+          ];
+          for (const [op, fn] of ops) {
+            const e = await rejection(fn());
+            expect([root, op, e.code, e.retryable]).toEqual([root, op, 'outside_roots', false]);
+          }
+        }
+      });
+    }
+  });
+}
