@@ -1,0 +1,228 @@
+import { defaultTiers } from '../../placement';
+import { ensureDefaultTiers } from '../../store/tiers';
+import { startTestApi, type TestApi } from '../../test/support/api';
+
+interface Rec {
+  id: number;
+  dataset_id: number;
+  current_tier: string;
+  recommended_tier: string;
+  action: string;
+  target_location: string;
+  storage_class: string;
+  reason: string;
+  inputs: Record<string, unknown>;
+  model_version: string;
+  created_at: string;
+}
+
+describe('recommendations API', () => {
+  let api: TestApi;
+  const ids: Record<string, number> = {};
+
+  /** What the bridge would have aggregated: a read `ageS` seconds ago. */
+  async function accessed(datasetId: number, ageS: number, reads = 1) {
+    await api.store.db
+      .insertInto('access_totals')
+      .values({
+        dataset_id: datasetId,
+        read_count: reads,
+        write_count: 0,
+        bytes_read: reads * 4096,
+        bytes_written: 0,
+        lat_sum_ms: 12.3 * reads,
+        lat_count: reads,
+        last_access_ts: Date.now() - ageS * 1000,
+      })
+      .onConflict((oc) =>
+        oc.column('dataset_id').doUpdateSet({ last_access_ts: Date.now() - ageS * 1000 }),
+      )
+      .execute();
+  }
+
+  beforeAll(async () => {
+    api = await startTestApi();
+    await ensureDefaultTiers(api.store.db, defaultTiers(api.dataDir));
+    for (const name of ['fresh', 'lukewarm', 'stale', 'never', 'slo', 'pinned']) {
+      const res = await api.request('POST', '/datasets', {
+        name,
+        path_uri: `file:///shared_storage/${name}`,
+        size_bytes: 10 * 2 ** 30,
+      });
+      expect(res.status).toBe(201);
+      ids[name] = res.body.id;
+    }
+    await accessed(ids.fresh!, 5);
+    await accessed(ids.lukewarm!, 300);
+    await accessed(ids.stale!, 3600);
+    await accessed(ids.slo!, 3600);
+    await api.request('PATCH', `/datasets/${ids.slo}`, { latency_slo_ms: 50 });
+    await api.request('POST', '/policies', { name: 'keep-hot', pinned_tier: 'hot' });
+    await api.request('PATCH', `/datasets/${ids.pinned}`, { policy: 'keep-hot' });
+  });
+  afterAll(() => api.close());
+
+  const byDataset = (items: Rec[]) => new Map(items.map((r) => [r.dataset_id, r]));
+
+  it('computes one recommendation per dataset with the documented fields', async () => {
+    const res = await api.request('GET', '/recommendations');
+    expect(res.status).toBe(200);
+    const items = res.body.items as Rec[];
+    expect(items.map((r) => r.dataset_id)).toEqual(Object.values(ids));
+    expect(res.body.next_cursor).toBeNull();
+    const recs = byDataset(items);
+    const fresh = recs.get(ids.fresh!)!;
+    expect(fresh).toEqual({
+      id: expect.any(Number),
+      dataset_id: ids.fresh,
+      current_tier: 'hot',
+      recommended_tier: 'hot',
+      action: 'stay',
+      target_location: 'file:///shared_storage/fresh',
+      storage_class: 'standard',
+      reason: expect.stringMatching(
+        /^Last accessed \d+ s ago, within the 60 s hot window → hot\. Keep in hot/,
+      ),
+      inputs: expect.objectContaining({ read_count: 1, policy: null, size_bytes: 10 * 2 ** 30 }),
+      model_version: 'heuristic-v1',
+      created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+    expect(recs.get(ids.lukewarm!)).toMatchObject({
+      recommended_tier: 'warm',
+      action: 'move',
+      target_location: `file://${api.dataDir}/storage/warm/lukewarm`,
+    });
+    expect(recs.get(ids.stale!)).toMatchObject({
+      recommended_tier: 'cold',
+      target_location: `file://${api.dataDir}/storage/cold/stale`,
+    });
+    expect(recs.get(ids.never!)!.reason).toMatch(/^Never accessed → cold\. Move from hot to cold/);
+    expect(recs.get(ids.slo!)).toMatchObject({ recommended_tier: 'warm' });
+    expect(recs.get(ids.slo!)!.reason).toMatch(/breaks the 50 ms SLO/);
+    expect(recs.get(ids.pinned!)).toMatchObject({ recommended_tier: 'hot', action: 'stay' });
+    expect(recs.get(ids.pinned!)!.reason).toMatch(/policy "keep-hot" pins it to hot/);
+  });
+
+  it('stores each recommendation (readable again by id) and publishes it to topic recommendations', async () => {
+    const res = await api.request('GET', `/recommendations?dataset_id=${ids.stale}`);
+    expect(res.status).toBe(200);
+    expect(res.body.items).toHaveLength(1);
+    const rec = res.body.items[0] as Rec;
+    const again = await api.request('GET', `/recommendations/${rec.id}`);
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(rec);
+
+    const stored = await api.store.db
+      .selectFrom('recommendations')
+      .selectAll()
+      .where('id', '=', rec.id)
+      .executeTakeFirstOrThrow();
+    expect(stored).toMatchObject({ reason: rec.reason, model_version: 'heuristic-v1' });
+    expect(JSON.parse(stored.inputs)).toEqual(rec.inputs);
+
+    const published = await api.store.db
+      .selectFrom('event_log')
+      .selectAll()
+      .where('topic', '=', 'recommendations')
+      .where('key', '=', String(ids.stale))
+      .orderBy('seq', 'desc')
+      .executeTakeFirstOrThrow();
+    expect(JSON.parse(published.value)).toEqual(rec);
+  });
+
+  it('computes fresh ones each time (new ids, current usage)', async () => {
+    const first = (await api.request('GET', `/recommendations?dataset_id=${ids.never}`)).body
+      .items[0] as Rec;
+    expect(first.recommended_tier).toBe('cold');
+    await accessed(ids.never!, 1);
+    const second = (await api.request('GET', `/recommendations?dataset_id=${ids.never}`)).body
+      .items[0] as Rec;
+    expect(second.id).toBeGreaterThan(first.id);
+    expect(second.recommended_tier).toBe('hot');
+  });
+
+  it('paginates by dataset with limit and cursor', async () => {
+    const seen: number[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const q: string = cursor ? `&cursor=${cursor}` : '';
+      const res = await api.request('GET', `/recommendations?limit=4${q}`);
+      expect(res.status).toBe(200);
+      seen.push(...(res.body.items as Rec[]).map((r) => r.dataset_id));
+      cursor = res.body.next_cursor as string | null;
+      pages++;
+    } while (cursor);
+    expect(pages).toBe(2);
+    expect(seen).toEqual(Object.values(ids));
+  });
+
+  it('applies the policy named "default" to datasets without a policy', async () => {
+    expect(
+      (await api.request('POST', '/policies', { name: 'default', pinned_tier: 'warm' })).status,
+    ).toBe(201);
+    const res = await api.request('GET', `/recommendations?dataset_id=${ids.fresh}`);
+    expect(res.body.items[0]).toMatchObject({ recommended_tier: 'warm' });
+    expect(res.body.items[0].reason).toMatch(/policy "default" pins it to warm/);
+    // A dataset with its own policy keeps it.
+    const pinned = await api.request('GET', `/recommendations?dataset_id=${ids.pinned}`);
+    expect(pinned.body.items[0]).toMatchObject({ recommended_tier: 'hot' });
+    await api.request('DELETE', '/policies/default');
+  });
+
+  it('resolves targets from the tier table as set by PUT /tiers', async () => {
+    const tiers = (await api.request('GET', '/tiers')).body.items as Array<Record<string, unknown>>;
+    const cold = tiers.find((t) => t.name === 'cold')!;
+    cold.location_template = `file://${api.dataDir}/storage/archive/{id}-{name}`;
+    expect((await api.request('PUT', '/tiers', { items: tiers })).status).toBe(200);
+    const res = await api.request('GET', `/recommendations?dataset_id=${ids.stale}`);
+    expect(res.body.items[0].target_location).toBe(
+      `file://${api.dataDir}/storage/archive/${ids.stale}-stale`,
+    );
+  });
+
+  it('answers 404 for an unknown dataset_id or recommendation, 400 for a bad one', async () => {
+    const unknown = await api.request('GET', '/recommendations?dataset_id=999999');
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('content-type')).toMatch(/application\/problem\+json/);
+    expect((await api.request('GET', '/recommendations/999999')).status).toBe(404);
+    for (const q of [
+      'dataset_id=abc',
+      'dataset_id=-1',
+      'dataset_id=1.5',
+      'limit=0',
+      'limit=5000',
+      'cursor=x',
+    ]) {
+      const res = await api.request('GET', `/recommendations?${q}`);
+      expect(res.status).toBe(400);
+      expect(res.body.field).toBe(`query.${q.split('=')[0]}`);
+    }
+  });
+
+  it('answers 409 naming PUT /tiers while the tier table is empty', async () => {
+    const empty = await startTestApi();
+    try {
+      const res = await empty.request('GET', '/recommendations');
+      expect(res.status).toBe(409);
+      expect(res.body.detail).toMatch(/PUT \/tiers/);
+    } finally {
+      await empty.close();
+    }
+  });
+
+  it('is in the OpenAPI document', async () => {
+    const doc = (await api.request('GET', '/openapi.json')).body;
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/recommendations',
+        '/recommendations/{id}',
+        '/policies',
+        '/policies/{name}',
+        '/tiers',
+      ]),
+    );
+    expect(doc.paths['/tiers'].put).toBeDefined();
+    expect(doc.paths['/policies'].post).toBeDefined();
+  });
+});

@@ -1,0 +1,325 @@
+import { GB, monthlyCost, monthlyUsage } from './cost';
+import { age, decide } from './decide';
+import { defaultTiers } from './default-tiers';
+import { DEFAULT_RULES, type DatasetSignals, type PlacementRules } from './types';
+
+const NOW = Date.UTC(2025, 0, 31, 12, 0, 0);
+const S = 1000;
+const DAY = 86_400 * S;
+const tiers = defaultTiers('/data');
+
+/** 100 GB, registered 30 days ago in hot, moved there 30 days ago, never read. */
+function ds(over: Partial<DatasetSignals> = {}): DatasetSignals {
+  return {
+    id: 7,
+    name: 'sample',
+    path_uri: 'file:///shared_storage/sample',
+    current_tier: 'hot',
+    size_bytes: 100 * GB,
+    latency_slo_ms: null,
+    tier_since: NOW - 30 * DAY,
+    created_at: NOW - 30 * DAY,
+    last_access_ts: null,
+    read_count: 0,
+    write_count: 0,
+    bytes_read: 0,
+    bytes_written: 0,
+    ...over,
+  };
+}
+const policy = (over: Partial<PlacementRules> = {}): PlacementRules => ({
+  ...DEFAULT_RULES,
+  name: 'p',
+  min_residency_s: 0,
+  ...over,
+});
+const ago = (seconds: number) => NOW - seconds * S;
+const rules = (d: ReturnType<typeof decide>) => d.inputs.steps.map((s) => s.rule);
+
+describe('decide: recency', () => {
+  it('recently read → hot, and a hot dataset stays where it is', () => {
+    const d = decide(ds({ last_access_ts: ago(10) }), DEFAULT_RULES, tiers, NOW);
+    expect(d.recommended_tier).toBe('hot');
+    expect(d.action).toBe('stay');
+    expect(d.target_location).toBe('file:///shared_storage/sample');
+    expect(d.storage_class).toBe('standard');
+    expect(d.reason).toBe(
+      'Last accessed 10 s ago, within the 60 s hot window → hot. Keep in hot ($10.00/month).',
+    );
+    expect(d.model_version).toBe('heuristic-v1');
+  });
+
+  it('read 5 minutes ago → warm, resolved to the warm tier location', () => {
+    const d = decide(ds({ last_access_ts: ago(300) }), DEFAULT_RULES, tiers, NOW);
+    expect(d.recommended_tier).toBe('warm');
+    expect(d.action).toBe('move');
+    expect(d.target_location).toBe('file:///data/storage/warm/sample');
+    expect(d.reason).toMatch(/^Last accessed 5 min ago, within the 10 min warm window → warm\./);
+    expect(d.reason).toMatch(
+      /Move from hot to warm \(\$1\.25\/month instead of \$10\.00\/month\)\./,
+    );
+    expect(d.reason).toMatch(/warm bills at least 30 days/);
+  });
+
+  it('never accessed → cold, citing the cost model and the 90-day commitment', () => {
+    const d = decide(ds(), DEFAULT_RULES, tiers, NOW);
+    expect(d.recommended_tier).toBe('cold');
+    expect(d.target_location).toBe('file:///data/storage/cold/sample');
+    expect(d.reason).toBe(
+      'Never accessed → cold. Move from hot to cold ($0.4/month instead of $10.00/month). cold bills at least 90 days: $1.20 committed.',
+    );
+  });
+
+  it('read long ago → cold', () => {
+    const d = decide(ds({ last_access_ts: ago(7200) }), DEFAULT_RULES, tiers, NOW);
+    expect(d.recommended_tier).toBe('cold');
+    expect(d.reason).toMatch(/beyond the 10 min warm window → cold/);
+  });
+
+  it('thresholds come from the policy', () => {
+    const p = policy({ hot_max_age_s: 3600, warm_max_age_s: 86_400 });
+    expect(decide(ds({ last_access_ts: ago(300) }), p, tiers, NOW).recommended_tier).toBe('hot');
+    expect(decide(ds({ last_access_ts: ago(7200) }), p, tiers, NOW).recommended_tier).toBe('warm');
+  });
+
+  it('target location uses {id} too', () => {
+    const t = { ...tiers, cold: { ...tiers.cold, location_template: 's3://dim-cold/{id}-{name}' } };
+    expect(decide(ds(), DEFAULT_RULES, t, NOW).target_location).toBe('s3://dim-cold/7-sample');
+  });
+});
+
+describe('decide: pinned tier', () => {
+  it('wins over recency', () => {
+    const d = decide(ds({ last_access_ts: ago(1) }), policy({ pinned_tier: 'cold' }), tiers, NOW);
+    expect(d.recommended_tier).toBe('cold');
+    expect(d.reason).toMatch(/policy "p" pins it to cold/);
+    expect(rules(d)).toEqual(['recency', 'pinned']);
+  });
+
+  it('wins over a latency SLO it breaks, and says so', () => {
+    const d = decide(ds(), policy({ pinned_tier: 'cold', latency_slo_ms: 50 }), tiers, NOW);
+    expect(d.recommended_tier).toBe('cold');
+    expect(d.reason).toMatch(/although cold's 200 ms read latency breaks the 50 ms SLO/);
+  });
+
+  it('wins over minimum residency', () => {
+    const d = decide(
+      ds({ tier_since: ago(10), last_access_ts: ago(1) }),
+      policy({ pinned_tier: 'warm', min_residency_s: 3600 }),
+      tiers,
+      NOW,
+    );
+    expect(d.recommended_tier).toBe('warm');
+  });
+
+  it('wins over a cost target', () => {
+    const d = decide(
+      ds({ current_tier: 'cold' }),
+      policy({ pinned_tier: 'hot', cost_target_usd_month: 1 }),
+      tiers,
+      NOW,
+    );
+    expect(d.recommended_tier).toBe('hot');
+    expect(rules(d)).toEqual(['recency', 'pinned']);
+  });
+});
+
+describe('decide: latency SLO', () => {
+  it('excludes a tier slower than the SLO and takes the cheapest that meets it', () => {
+    const d = decide(ds(), policy({ latency_slo_ms: 50 }), tiers, NOW);
+    expect(d.recommended_tier).toBe('warm');
+    expect(d.reason).toMatch(
+      /cold's 200 ms read latency breaks the 50 ms SLO; warm is the cheapest tier that meets it \(\$1\.25\/month\)/,
+    );
+  });
+
+  it('"cheapest" is by the cost model, not the storage price alone', () => {
+    // 1 GB read 1,000 times over: warm's retrieval fees make it dearer than hot.
+    const busy = ds({
+      size_bytes: GB,
+      bytes_read: 1000 * GB,
+      read_count: 1000,
+      last_access_ts: ago(7200),
+    });
+    const d = decide(busy, policy({ latency_slo_ms: 50 }), tiers, NOW);
+    expect(d.recommended_tier).toBe('hot');
+    expect(d.inputs.cost_usd_month.warm).toBeGreaterThan(d.inputs.cost_usd_month.hot);
+  });
+
+  it('the dataset’s own SLO applies, and the stricter of the two wins', () => {
+    expect(decide(ds({ latency_slo_ms: 50 }), DEFAULT_RULES, tiers, NOW).recommended_tier).toBe(
+      'warm',
+    );
+    const d = decide(ds({ latency_slo_ms: 500 }), policy({ latency_slo_ms: 5 }), tiers, NOW);
+    expect(d.recommended_tier).toBe('hot');
+    expect(d.inputs.latency_slo_ms).toBe(5);
+  });
+
+  it('when no tier meets it, the fastest tier', () => {
+    const d = decide(ds({ current_tier: 'cold' }), policy({ latency_slo_ms: 0.5 }), tiers, NOW);
+    expect(d.recommended_tier).toBe('hot');
+    expect(d.reason).toMatch(/no tier meets the 0\.5 ms SLO; hot is the fastest \(1 ms\)/);
+  });
+
+  it('an SLO every tier meets changes nothing', () => {
+    const d = decide(ds(), policy({ latency_slo_ms: 1000 }), tiers, NOW);
+    expect(d.recommended_tier).toBe('cold');
+    expect(rules(d)).toEqual(['recency']);
+  });
+});
+
+describe('decide: cost target', () => {
+  it('over the target → the fastest tier within it', () => {
+    const d = decide(
+      ds({ last_access_ts: ago(1) }),
+      policy({ cost_target_usd_month: 2 }),
+      tiers,
+      NOW,
+    );
+    expect(d.recommended_tier).toBe('warm');
+    expect(d.reason).toMatch(
+      /hot would cost \$10\.00\/month, over the \$2\.00 target; warm costs \$1\.25\/month/,
+    );
+  });
+
+  it('no tier within the target → the cheapest cheaper tier', () => {
+    const d = decide(
+      ds({ last_access_ts: ago(1) }),
+      policy({ cost_target_usd_month: 0.1 }),
+      tiers,
+      NOW,
+    );
+    expect(d.recommended_tier).toBe('cold');
+    expect(d.reason).toMatch(/still over the target but the cheapest allowed/);
+  });
+
+  it('never picks a tier the SLO excludes (SLO before cost target)', () => {
+    const p = policy({ cost_target_usd_month: 0.1, latency_slo_ms: 50 });
+    expect(decide(ds({ last_access_ts: ago(1) }), p, tiers, NOW).recommended_tier).toBe('warm');
+    const strict = policy({ cost_target_usd_month: 0.1, latency_slo_ms: 5 });
+    const d = decide(ds({ last_access_ts: ago(1) }), strict, tiers, NOW);
+    expect(d.recommended_tier).toBe('hot');
+    expect(d.reason).toMatch(/over the \$0\.1 target, but no cheaper tier meets the SLO/);
+  });
+
+  it('under the target changes nothing', () => {
+    const d = decide(
+      ds({ last_access_ts: ago(1) }),
+      policy({ cost_target_usd_month: 50 }),
+      tiers,
+      NOW,
+    );
+    expect(d.recommended_tier).toBe('hot');
+    expect(rules(d)).toEqual(['recency']);
+  });
+});
+
+describe('decide: minimum residency', () => {
+  const recent = { current_tier: 'hot' as const, tier_since: ago(600) };
+
+  it('keeps the current tier when it changed less than min_residency_s ago', () => {
+    const d = decide(ds(recent), policy({ min_residency_s: 3600 }), tiers, NOW);
+    expect(d.recommended_tier).toBe('hot');
+    expect(d.action).toBe('stay');
+    expect(d.reason).toMatch(
+      /stays in hot: it has been there 10 min, less than the 60 min minimum residency/,
+    );
+  });
+
+  it('lets it move once the residency has passed', () => {
+    const d = decide(ds({ tier_since: ago(7200) }), policy({ min_residency_s: 3600 }), tiers, NOW);
+    expect(d.recommended_tier).toBe('cold');
+  });
+
+  it('does not hold a dataset in a tier that breaks the SLO', () => {
+    const d = decide(
+      ds({ current_tier: 'cold', tier_since: ago(10) }),
+      policy({ min_residency_s: 3600, latency_slo_ms: 50 }),
+      tiers,
+      NOW,
+    );
+    expect(d.recommended_tier).toBe('warm');
+    expect(d.reason).toMatch(
+      /cold breaks the SLO, so the 60 min minimum residency does not hold it/,
+    );
+  });
+
+  it('runs after the cost target (stability wins over savings)', () => {
+    const d = decide(
+      ds({ ...recent, last_access_ts: ago(1) }),
+      policy({ min_residency_s: 3600, cost_target_usd_month: 2 }),
+      tiers,
+      NOW,
+    );
+    expect(d.recommended_tier).toBe('hot');
+    expect(rules(d)).toEqual(['recency', 'cost_target', 'min_residency']);
+  });
+
+  it('the built-in defaults hold nothing (the prototype rule alone)', () => {
+    expect(decide(ds(recent), DEFAULT_RULES, tiers, NOW).recommended_tier).toBe('cold');
+  });
+});
+
+describe('decide: inputs', () => {
+  it('records the signals, the policy and every rule that acted', () => {
+    const d = decide(
+      ds({
+        last_access_ts: ago(30),
+        read_count: 30,
+        bytes_read: 3 * GB,
+        created_at: ago(10 * 86_400),
+      }),
+      policy({ latency_slo_ms: 50, cost_target_usd_month: 2 }),
+      tiers,
+      NOW,
+    );
+    expect(d.inputs).toMatchObject({
+      last_access_age_s: 30,
+      size_bytes: 100 * GB,
+      read_count: 30,
+      observed_days: 10,
+      reads_per_month: 90,
+      latency_slo_ms: 50,
+      policy: 'p',
+      cost_target_usd_month: 2,
+      hot_max_age_s: 60,
+      warm_max_age_s: 600,
+      min_residency_s: 0,
+      pinned_tier: null,
+    });
+    expect(d.inputs.cost_usd_month.hot).toBeCloseTo(10);
+    expect(d.inputs.steps.map((s) => [s.rule, s.tier])).toEqual([
+      ['recency', 'hot'],
+      ['cost_target', 'warm'],
+    ]);
+    expect(JSON.parse(JSON.stringify(d.inputs))).toEqual(d.inputs);
+  });
+});
+
+describe('decide: cost model', () => {
+  it('projects the same monthly costs as cost.ts', () => {
+    const signals = ds({
+      read_count: 5000,
+      write_count: 700,
+      bytes_read: 300 * GB,
+      created_at: ago(12 * 86_400),
+      last_access_ts: ago(5),
+    });
+    const t = { ...tiers, warm: { ...tiers.warm, egress_gb: 0.09 } };
+    const d = decide(signals, DEFAULT_RULES, t, NOW);
+    const usage = monthlyUsage(signals, signals.created_at, NOW);
+    for (const name of ['hot', 'warm', 'cold'] as const) {
+      expect(d.inputs.cost_usd_month[name]).toBeCloseTo(monthlyCost(t[name], usage).total, 5);
+    }
+  });
+});
+
+describe('age', () => {
+  it.each([
+    [5, '5 s'],
+    [119, '119 s'],
+    [600, '10 min'],
+    [7200, '2 h'],
+    [3 * 86_400, '3 d'],
+  ])('%s s → %s', (s, text) => expect(age(s)).toBe(text));
+});

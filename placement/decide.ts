@@ -1,0 +1,264 @@
+import { GB, MIN_OBSERVED_DAYS, usd } from './cost';
+import { resolveLocation } from './location';
+import { recencyTier } from './recency';
+import {
+  MODEL_VERSION,
+  type DatasetSignals,
+  type Decision,
+  type PlacementRules,
+  type Step,
+  type TierName,
+  type TierSpec,
+  type TierTable,
+} from './types';
+
+/**
+ * Decides where one dataset should live. Pure: same inputs, same answer.
+ *
+ * The rules run in this order; each later one adjusts what the earlier ones chose:
+ *
+ * 1. **Recency** (the prototype's rule): last access ≤ hot_max_age_s ago → hot,
+ *    ≤ warm_max_age_s → warm, older or never → cold.
+ * 2. **Pinned tier**: a policy's pinned_tier wins over everything below, even an SLO it
+ *    breaks (the reason says so) and minimum residency.
+ * 3. **Latency SLO** (the stricter of the dataset's and the policy's): tiers whose expected
+ *    read latency exceeds it are excluded; if the choice is excluded, the cheapest allowed
+ *    tier (by the cost model) takes its place. If no tier meets it, the fastest one.
+ * 4. **Cost target**: if the choice's projected monthly cost exceeds the policy's target,
+ *    the fastest allowed tier within the target is chosen, else the cheapest allowed tier
+ *    that is cheaper than the choice. The SLO still holds: a tier it excludes is never
+ *    chosen.
+ * 5. **Minimum residency**: if the choice differs from the current tier and the dataset
+ *    entered its current tier less than min_residency_s ago, it stays, so it does not
+ *    flap. Except when the current tier breaks the SLO: then it moves anyway.
+ *
+ * Written for speed (the placement sweep runs it for every dataset): no sorting, few
+ * allocations; `cost.ts` holds the same cost model in readable form and the tests check
+ * that both agree.
+ */
+export function decide(
+  ds: DatasetSignals,
+  rules: PlacementRules,
+  tiers: TierTable,
+  now: number,
+): Decision {
+  const lastAgeS =
+    ds.last_access_ts === null ? null : Math.max(0, (now - ds.last_access_ts) / 1000);
+  const heldS = Math.max(0, (now - ds.tier_since) / 1000);
+
+  // Usage per month, and the cost of each tier (see cost.ts).
+  const observedDays = Math.max(MIN_OBSERVED_DAYS, (now - ds.created_at) / 86_400_000);
+  const perMonth = 30 / observedDays;
+  const readsPerMonth = ds.read_count * perMonth;
+  const requestsK = ((ds.read_count + ds.write_count) * perMonth) / 1000;
+  const sizeGb = ds.size_bytes / GB;
+  const readGb = (ds.bytes_read * perMonth) / GB;
+  const cost = {
+    hot: tierCost(tiers.hot, sizeGb, readGb, requestsK),
+    warm: tierCost(tiers.warm, sizeGb, readGb, requestsK),
+    cold: tierCost(tiers.cold, sizeGb, readGb, requestsK),
+  };
+  const slo =
+    ds.latency_slo_ms === null
+      ? rules.latency_slo_ms
+      : rules.latency_slo_ms === null
+        ? ds.latency_slo_ms
+        : Math.min(ds.latency_slo_ms, rules.latency_slo_ms);
+  const ok = {
+    hot: slo === null || tiers.hot.read_latency_ms <= slo,
+    warm: slo === null || tiers.warm.read_latency_ms <= slo,
+    cold: slo === null || tiers.cold.read_latency_ms <= slo,
+  };
+
+  const steps: Step[] = [];
+  const notes: string[] = [];
+
+  // 1. Recency.
+  let tier = recencyTier(lastAgeS, rules.hot_max_age_s, rules.warm_max_age_s);
+  steps.push({ rule: 'recency', tier });
+  if (lastAgeS === null) notes.push('Never accessed → cold');
+  else if (tier === 'hot')
+    notes.push(
+      `Last accessed ${age(lastAgeS)} ago, within the ${age(rules.hot_max_age_s)} hot window → hot`,
+    );
+  else if (tier === 'warm')
+    notes.push(
+      `Last accessed ${age(lastAgeS)} ago, within the ${age(rules.warm_max_age_s)} warm window → warm`,
+    );
+  else
+    notes.push(
+      `Last accessed ${age(lastAgeS)} ago, beyond the ${age(rules.warm_max_age_s)} warm window → cold`,
+    );
+
+  if (rules.pinned_tier) {
+    // 2. Pinned tier wins.
+    tier = rules.pinned_tier;
+    steps.push({ rule: 'pinned', tier });
+    notes.push(
+      `policy "${rules.name ?? ''}" pins it to ${tier}` +
+        (ok[tier]
+          ? ''
+          : `, although ${tier}'s ${tiers[tier].read_latency_ms} ms read latency breaks the ${slo} ms SLO`),
+    );
+  } else {
+    // 3. Latency SLO. With no tier meeting it, only the fastest is allowed.
+    const noneOk = !ok.hot && !ok.warm && !ok.cold;
+    if (noneOk) {
+      const f = pick(tiers, cost, ALL, byLatency);
+      ok[f] = true;
+      if (tier !== f) {
+        tier = f;
+        steps.push({ rule: 'latency_slo', tier });
+        notes.push(
+          `no tier meets the ${slo} ms SLO; ${f} is the fastest (${tiers[f].read_latency_ms} ms)`,
+        );
+      }
+    } else if (!ok[tier]) {
+      const from = tier;
+      tier = pick(tiers, cost, ok, byCost);
+      steps.push({ rule: 'latency_slo', tier });
+      notes.push(
+        `${from}'s ${tiers[from].read_latency_ms} ms read latency breaks the ${slo} ms SLO; ${tier} is the cheapest tier that meets it (${usd(cost[tier])}/month)`,
+      );
+    }
+
+    // 4. Cost target.
+    const target = rules.cost_target_usd_month;
+    if (target !== null && cost[tier] > target) {
+      const from = tier;
+      const max = cost[from];
+      const cheaper = {
+        hot: ok.hot && cost.hot < max,
+        warm: ok.warm && cost.warm < max,
+        cold: ok.cold && cost.cold < max,
+      };
+      const within = {
+        hot: cheaper.hot && cost.hot <= target,
+        warm: cheaper.warm && cost.warm <= target,
+        cold: cheaper.cold && cost.cold <= target,
+      };
+      const anyWithin = within.hot || within.warm || within.cold;
+      const anyCheaper = cheaper.hot || cheaper.warm || cheaper.cold;
+      if (anyWithin || anyCheaper) {
+        tier = anyWithin
+          ? pick(tiers, cost, within, byLatency)
+          : pick(tiers, cost, cheaper, byCost);
+        steps.push({ rule: 'cost_target', tier });
+        notes.push(
+          `${from} would cost ${usd(max)}/month, over the ${usd(target)} target; ${tier} costs ${usd(cost[tier])}/month` +
+            (anyWithin ? '' : ', still over the target but the cheapest allowed'),
+        );
+      } else {
+        steps.push({ rule: 'cost_target', tier });
+        notes.push(
+          `${from}'s ${usd(max)}/month is over the ${usd(target)} target, but no cheaper tier ${slo === null ? 'exists' : 'meets the SLO'}`,
+        );
+      }
+    }
+
+    // 5. Minimum residency.
+    const current = ds.current_tier;
+    if (tier !== current && heldS < rules.min_residency_s) {
+      if (ok[current]) {
+        tier = current;
+        steps.push({ rule: 'min_residency', tier });
+        notes.push(
+          `stays in ${current}: it has been there ${age(heldS)}, less than the ${age(rules.min_residency_s)} minimum residency`,
+        );
+      } else {
+        steps.push({ rule: 'min_residency', tier });
+        notes.push(
+          `${current} breaks the SLO, so the ${age(rules.min_residency_s)} minimum residency does not hold it`,
+        );
+      }
+    }
+  }
+
+  const move = tier !== ds.current_tier;
+  const spec = tiers[tier];
+  let reason = notes.join('; ');
+  if (move) {
+    reason += `. Move from ${ds.current_tier} to ${tier} (${usd(cost[tier])}/month instead of ${usd(cost[ds.current_tier])}/month).`;
+    if (spec.min_storage_days > 0 && sizeGb > 0)
+      reason += ` ${tier} bills at least ${spec.min_storage_days} days: ${usd((sizeGb * spec.price_gb_month * spec.min_storage_days) / 30)} committed.`;
+  } else {
+    reason += `. Keep in ${tier} (${usd(cost[tier])}/month).`;
+  }
+
+  return {
+    recommended_tier: tier,
+    action: move ? 'move' : 'stay',
+    target_location: move ? resolveLocation(spec.location_template, ds) : ds.path_uri,
+    storage_class: spec.storage_class,
+    reason,
+    model_version: MODEL_VERSION,
+    inputs: {
+      last_access_age_s: lastAgeS === null ? null : Math.round(lastAgeS * 1000) / 1000,
+      tier_held_s: Math.round(heldS * 1000) / 1000,
+      size_bytes: ds.size_bytes,
+      read_count: ds.read_count,
+      write_count: ds.write_count,
+      bytes_read: ds.bytes_read,
+      bytes_written: ds.bytes_written,
+      observed_days: Math.round(observedDays * 1e4) / 1e4,
+      reads_per_month: Math.round(readsPerMonth * 100) / 100,
+      policy: rules.name,
+      hot_max_age_s: rules.hot_max_age_s,
+      warm_max_age_s: rules.warm_max_age_s,
+      min_residency_s: rules.min_residency_s,
+      pinned_tier: rules.pinned_tier,
+      cost_target_usd_month: rules.cost_target_usd_month,
+      latency_slo_ms: slo,
+      cost_usd_month: {
+        hot: Math.round(cost.hot * 1e6) / 1e6,
+        warm: Math.round(cost.warm * 1e6) / 1e6,
+        cold: Math.round(cost.cold * 1e6) / 1e6,
+      },
+      steps,
+    },
+  };
+}
+
+/** Monthly total of cost.ts's model, inlined: storage + retrieval + requests + egress. */
+function tierCost(t: TierSpec, sizeGb: number, readGb: number, requestsK: number): number {
+  return (
+    sizeGb * t.price_gb_month +
+    readGb * (t.price_retrieval_gb + t.egress_gb) +
+    requestsK * t.price_per_1k_requests
+  );
+}
+
+type Costs = Record<TierName, number>;
+type Allowed = Record<TierName, boolean>;
+const ALL: Allowed = { hot: true, warm: true, cold: true };
+const ORDER: readonly TierName[] = ['hot', 'warm', 'cold'];
+
+/** Is `a` better than `b`: cheaper (then faster), or faster (then cheaper). */
+const byCost = (tiers: TierTable, cost: Costs, a: TierName, b: TierName) =>
+  cost[a] < cost[b] || (cost[a] === cost[b] && tiers[a].read_latency_ms < tiers[b].read_latency_ms);
+const byLatency = (tiers: TierTable, cost: Costs, a: TierName, b: TierName) =>
+  tiers[a].read_latency_ms < tiers[b].read_latency_ms ||
+  (tiers[a].read_latency_ms === tiers[b].read_latency_ms && cost[a] < cost[b]);
+
+/** The best allowed tier by `better`; the caller guarantees at least one is allowed. */
+function pick(
+  tiers: TierTable,
+  cost: Costs,
+  allowed: Allowed,
+  better: (tiers: TierTable, cost: Costs, a: TierName, b: TierName) => boolean,
+): TierName {
+  let best: TierName | undefined;
+  for (const t of ORDER) {
+    if (allowed[t] && (best === undefined || better(tiers, cost, t, best))) best = t;
+  }
+  return best!;
+}
+
+/** `45 s`, `12 min`, `3 h`, `2 d`: ages in reason sentences. */
+export function age(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  if (s < 172_800) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86_400)} d`;
+}

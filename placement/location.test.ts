@@ -1,0 +1,43 @@
+import { defaultTiers } from './default-tiers';
+import { resolveLocation, templateProblem } from './location';
+
+describe('resolveLocation', () => {
+  it('replaces {name} and {id}', () => {
+    expect(resolveLocation('s3://dim-warm/{id}/{name}', { id: 7, name: 'logs.2024' })).toBe(
+      's3://dim-warm/7/logs.2024',
+    );
+  });
+  it('percent-encodes the name as a path segment', () => {
+    expect(resolveLocation('gs://b/{name}', { id: 1, name: 'a b/c' })).toBe('gs://b/a%20b%2Fc');
+  });
+  it('replaces every occurrence', () => {
+    expect(resolveLocation('file:///x/{name}/{name}', { id: 1, name: 'n' })).toBe('file:///x/n/n');
+  });
+});
+
+describe('templateProblem', () => {
+  it('accepts templates with {name} or {id}', () => {
+    expect(templateProblem('s3://b/{name}')).toBeNull();
+    expect(templateProblem('s3://b/{id}')).toBeNull();
+  });
+  it('rejects a template without a placeholder', () => {
+    expect(templateProblem('s3://b/all')).toMatch(/must contain \{name\} or \{id\}/);
+  });
+  it('rejects unknown placeholders', () => {
+    expect(templateProblem('s3://b/{owner}/{name}')).toMatch(/unknown placeholder \{owner\}/);
+  });
+});
+
+describe('defaultTiers', () => {
+  it('puts three file:// tiers under the data dir, faster ones dearer', () => {
+    const t = defaultTiers('/var/dim/');
+    expect(t.hot.location_template).toBe('file:///var/dim/storage/hot/{name}');
+    expect(t.warm.location_template).toBe('file:///var/dim/storage/warm/{name}');
+    expect(t.cold.location_template).toBe('file:///var/dim/storage/cold/{name}');
+    expect(t.hot.read_latency_ms).toBeLessThan(t.warm.read_latency_ms);
+    expect(t.warm.read_latency_ms).toBeLessThan(t.cold.read_latency_ms);
+    expect(t.hot.price_gb_month).toBeGreaterThan(t.warm.price_gb_month);
+    expect(t.warm.price_gb_month).toBeGreaterThan(t.cold.price_gb_month);
+    expect(t.cold.min_storage_days).toBe(90);
+  });
+});
