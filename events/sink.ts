@@ -2,7 +2,8 @@
  * Where dim publishes its messages: Kafka topics when KAFKA_BROKERS is set, else the
  * durable local log (the `event_log` table). Keys are dataset ids, values JSON.
  */
-export type Topic = 'access_events' | 'migration_jobs' | 'migration_status' | 'recommendations' | 'metrics';
+export type Topic =
+  'access_events' | 'migration_jobs' | 'migration_status' | 'recommendations' | 'metrics';
 
 export interface Message {
   key: string;

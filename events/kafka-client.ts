@@ -1,0 +1,86 @@
+import type { LogEntry } from 'kafkajs';
+import { Kafka, logLevel } from './kafkajs';
+import type { Logger } from '../runtime/log';
+
+/**
+ * One kafkajs client configured the dim way: short connection and request timeouts (a
+ * broker that does not answer within seconds is treated as down: events go to the outbox)
+ * and kafkajs' own logs routed to ours at debug level (dim logs the state changes that
+ * matter to an operator itself, once, instead of one line per retry).
+ */
+export interface KafkaClientOptions {
+  brokers: string[];
+  clientId: string;
+  log: Logger;
+}
+
+export function createKafka(opts: KafkaClientOptions): Kafka {
+  const log = opts.log.child({ lib: 'kafkajs' });
+  return new Kafka({
+    clientId: opts.clientId,
+    brokers: opts.brokers,
+    connectionTimeout: 1500,
+    requestTimeout: 10_000,
+    retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 2000 },
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ namespace, log: entry }: LogEntry) => {
+        const { message, ...extra } = entry;
+        log.debug(message, { namespace, ...extra });
+      },
+  });
+}
+
+/** Creates the topics if they are missing (idempotent; errors are left to the caller's next call). */
+export async function ensureTopics(kafka: Kafka, topics: string[], log: Logger): Promise<void> {
+  const admin = kafka.admin({ retry: { retries: 1 } });
+  try {
+    await admin.connect();
+    await admin.createTopics({ topics: topics.map((topic) => ({ topic })), waitForLeaders: true });
+  } catch (err) {
+    log.debug('could not create topics (they may exist already)', {
+      topics,
+      err: (err as Error).message,
+    });
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/**
+ * Creates the topics if they are missing, then returns how many partitions each has.
+ * Rejects when the metadata cannot be read (Kafka is then treated as unreachable).
+ */
+export async function topicPartitions(
+  kafka: Kafka,
+  topics: string[],
+  log: Logger,
+): Promise<Map<string, number>> {
+  await ensureTopics(kafka, topics, log);
+  const admin = kafka.admin({ retry: { retries: 1 } });
+  try {
+    await admin.connect();
+    const meta = await admin.fetchTopicMetadata({ topics });
+    return new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Resolves or rejects like `p`, or rejects after `ms`; `p` keeps running (its outcome is ignored). */
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
+}

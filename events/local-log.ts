@@ -1,0 +1,89 @@
+import type SQLite from 'better-sqlite3';
+import { Errors } from '../errors';
+import type { EventSink, Message, Topic } from './sink';
+import { topicName } from './topics';
+
+/**
+ * The durable local log: an EventSink on the SQLite `event_log` table, used when no Kafka
+ * is configured. `publish` inserts every message in one transaction: once it resolves the
+ * events survive a `kill -9`. The bridge reads the log by `seq` and deletes what it has
+ * aggregated. The log is bounded: past `bufferMax` unconsumed rows, publish fails with a
+ * 503 (Retry-After) instead of filling the disk.
+ */
+export interface LocalLogOptions {
+  sqlite: SQLite.Database;
+  topicPrefix: string;
+  bufferMax: number;
+}
+
+type Listener = () => void;
+
+export class LocalLogSink implements EventSink {
+  private readonly insert: SQLite.Statement;
+  private readonly lowest: SQLite.Statement<[string], { lo: number | null }>;
+  private readonly highest: SQLite.Statement<[], { hi: number | null }>;
+  private readonly accessTopic: string;
+  private readonly listeners = new Set<Listener>();
+  private readonly append: (topic: string, messages: Message[], ts: number) => void;
+
+  constructor(private readonly opts: LocalLogOptions) {
+    const db = opts.sqlite;
+    this.insert = db.prepare('insert into event_log (topic, key, value, ts) values (?, ?, ?, ?)');
+    this.lowest = db.prepare('select min(seq) as lo from event_log where topic = ?');
+    this.highest = db.prepare('select max(seq) as hi from event_log');
+    this.accessTopic = topicName(opts.topicPrefix, 'access_events');
+    this.append = db.transaction((topic: string, messages: Message[], ts: number) => {
+      for (const m of messages) this.insert.run(topic, m.key, serialize(m.value), ts);
+    });
+  }
+
+  publish(topic: Topic, messages: Message[]): Promise<void> {
+    if (messages.length === 0) return Promise.resolve();
+    try {
+      const backlog = this.backlog();
+      if (backlog + messages.length > this.opts.bufferMax) {
+        throw Errors.unavailable(
+          `the local event log holds ${backlog} events not yet aggregated (limit ${this.opts.bufferMax}): is the bridge running?`,
+          10,
+        );
+      }
+      this.append(topicName(this.opts.topicPrefix, topic), messages, Date.now());
+    } catch (err) {
+      return Promise.reject(asUnavailable(err));
+    }
+    for (const l of this.listeners) l();
+    return Promise.resolve();
+  }
+
+  /**
+   * Access events not yet aggregated (an upper bound, from two index lookups: the bridge
+   * deletes what it aggregated, so the oldest access event left is where it stands).
+   */
+  backlog(): number {
+    const { lo } = this.lowest.get(this.accessTopic)!;
+    const { hi } = this.highest.get()!;
+    return lo === null || hi === null ? 0 : hi - lo + 1;
+  }
+
+  /** Called after each append: lets a bridge in the same process wake up at once. */
+  onAppend(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  close(): Promise<void> {
+    this.listeners.clear();
+    return Promise.resolve();
+  }
+}
+
+/** Message values are JSON (a string value becomes a JSON string). */
+export const serialize = (value: unknown): string => JSON.stringify(value) ?? 'null';
+
+function asUnavailable(err: unknown): Error {
+  if (err instanceof Error && 'status' in err) return err;
+  return Errors.unavailable(
+    `could not write to the local event log: ${(err as Error).message ?? String(err)}`,
+    5,
+  );
+}

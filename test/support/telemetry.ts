@@ -1,0 +1,194 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import type { AccessEvent } from '../../events/access-event';
+import { insertDataset } from '../../store/datasets';
+import type { OpenedDb } from '../../store/db';
+import { repoRoot } from './dim-process';
+
+/** Helpers for the telemetry tests: deterministic events, expected sums, polling. */
+export const BROKERS = ['127.0.0.1:9092'];
+
+/** A prefix no other test or engineer uses: its own topics, its own consumer group. */
+export const uniquePrefix = (what: string) =>
+  `t-${what}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}.`;
+
+export async function createDatasets(store: OpenedDb, count: number): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const d = await insertDataset(store.db, {
+      name: `ds-${i}`,
+      path_uri: `file:///shared_storage/ds-${i}`,
+      current_tier: 'hot',
+      latency_slo_ms: null,
+      size_bytes: 0,
+      object_count: 0,
+      owner: null,
+      policy: null,
+      version: 1,
+      last_access_ts: null,
+      tier_since: 0,
+      created_at: 0,
+      updated_at: 0,
+    });
+    ids.push(d.id);
+  }
+  return ids;
+}
+
+/** Event number i of a run: spread over the datasets, a quarter writes, sizes vary. */
+export function eventAt(i: number, ids: number[], ts: number): AccessEvent {
+  return {
+    dataset_id: ids[i % ids.length]!,
+    op: i % 4 === 0 ? 'write' : 'read',
+    size_bytes: 1 + (i % 1000),
+    client_lat_ms: i % 50,
+    ts: ts + (i % 1000),
+  };
+}
+
+export interface Sums {
+  reads: number;
+  writes: number;
+  bytesRead: number;
+  bytesWritten: number;
+}
+
+export function expectedSums(from: number, to: number, ids: number[]): Map<number, Sums> {
+  const out = new Map<number, Sums>();
+  for (const id of ids) out.set(id, { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0 });
+  for (let i = from; i < to; i++) {
+    const e = eventAt(i, ids, 0);
+    const s = out.get(e.dataset_id)!;
+    if (e.op === 'read') {
+      s.reads++;
+      s.bytesRead += e.size_bytes;
+    } else {
+      s.writes++;
+      s.bytesWritten += e.size_bytes;
+    }
+  }
+  return out;
+}
+
+export function actualSums(store: OpenedDb): Map<number, Sums> {
+  const rows = store.sqlite
+    .prepare(
+      'select dataset_id as id, read_count as reads, write_count as writes, bytes_read as bytesRead, bytes_written as bytesWritten from access_totals',
+    )
+    .all() as Array<Sums & { id: number }>;
+  return new Map(rows.map(({ id, ...s }) => [id, s]));
+}
+
+/** Events counted so far (totals), and the same summed from the hourly buckets. */
+export function counted(store: OpenedDb): { totals: number; buckets: number } {
+  const t = store.sqlite
+    .prepare('select coalesce(sum(read_count + write_count), 0) as n from access_totals')
+    .get() as { n: number };
+  const b = store.sqlite
+    .prepare('select coalesce(sum(read_count + write_count), 0) as n from access_aggregates')
+    .get() as { n: number };
+  return { totals: t.n, buckets: b.n };
+}
+
+export async function waitFor(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 60_000,
+  everyMs = 100,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Waits for the count to reach `n`, then a little longer to be sure it does not pass it. */
+export async function waitForCount(store: OpenedDb, n: number, timeoutMs = 60_000) {
+  await waitFor(
+    `${n} events counted (at ${counted(store).totals})`,
+    () => counted(store).totals >= n,
+    timeoutMs,
+  );
+  await new Promise((r) => setTimeout(r, 1500));
+}
+
+export function kafkaClient(clientId = 'dim-test'): Kafka {
+  return new Kafka({ clientId, brokers: BROKERS, logLevel: logLevel.NOTHING });
+}
+
+export async function createTopic(kafka: Kafka, topic: string, partitions = 4): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: partitions }],
+      waitForLeaders: true,
+    });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function deleteTopics(kafka: Kafka, prefix: string): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (topics.length) await admin.deleteTopics({ topics });
+  } catch {
+    // best effort
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** A plain producer, as any Kafka client (kcat) would be: no dim headers. */
+export async function plainProducer(kafka: Kafka): Promise<Producer> {
+  const p = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await p.connect();
+  return p;
+}
+
+export async function produceEvents(
+  producer: Producer,
+  topic: string,
+  from: number,
+  to: number,
+  ids: number[],
+  ts: number,
+  chunk = 2000,
+): Promise<void> {
+  for (let i = from; i < to; i += chunk) {
+    const messages = [];
+    for (let j = i; j < Math.min(to, i + chunk); j++) {
+      const e = eventAt(j, ids, ts);
+      messages.push({ key: String(e.dataset_id), value: JSON.stringify(e) });
+    }
+    await producer.send({ topic, messages });
+  }
+}
+
+const run = promisify(execFile);
+
+/** dev/services for one service; resolves once the command returned (start: healthy). */
+export async function services(action: 'start' | 'stop' | 'status', name: string): Promise<string> {
+  const { stdout } = await run(path.join(repoRoot, 'dev', 'services'), [action, name], {
+    cwd: repoRoot,
+    timeout: 240_000,
+  });
+  return stdout;
+}
+
+/** POSTs a JSON body; returns the status (and the body when it is not a 202). */
+export async function post(url: string, body: unknown): Promise<{ status: number; text: string }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, text: await res.text() };
+}
