@@ -1,9 +1,11 @@
-import type { Logger } from '../runtime/log';
+import { createMigrationActivities, type MigrationDeps } from './migration';
 
-/** What activities need from the outside world, wired by the worker (and by tests). */
-export interface ActivityDeps {
-  log: Logger;
-}
+/**
+ * What activities need from the outside world, wired by the worker (and by tests). The
+ * migration's ports (db, storage, events, ...) are optional so that a worker without
+ * them still serves `echo`; the migration activities fail clearly when one is missing.
+ */
+export type ActivityDeps = MigrationDeps;
 
 /** Activities are a factory over ports: the worker passes real adapters, tests too. */
 export function createActivities(deps: ActivityDeps) {
@@ -13,6 +15,7 @@ export function createActivities(deps: ActivityDeps) {
       deps.log.debug('echo', { message });
       return message;
     },
+    ...createMigrationActivities(deps),
   };
 }
 

@@ -11,7 +11,16 @@ import { healthRouter, type HealthCheck } from './health';
 import { openApiDocument } from './openapi';
 import { errorHandler, notFoundHandler } from './problem';
 import { Routes } from './route';
+import type { FastLane } from './fast-ingest';
+import { registerAccessEvents } from './routes/access-events';
 import { registerDatasets, type LocationCheck } from './routes/datasets';
+import { registerJobs, type TemporalDeps } from './routes/jobs';
+import { registerUsage } from './routes/usage';
+import { registerPolicies } from './routes/policies';
+import { registerRecommendations } from './routes/recommendations';
+import { registerTiers } from './routes/tiers';
+import { docsRouter } from './docs';
+import type { EventSink } from '../events/sink';
 
 export interface ApiDeps {
   log: Logger;
@@ -19,8 +28,12 @@ export interface ApiDeps {
   db: Db;
   apiKeys: ApiKey[];
   checkLocation: LocationCheck;
+  /** Where access events (and status messages) go: Kafka, its outbox, or the local log. */
+  events: EventSink;
   /** Largest accepted request body. */
   bodyLimit?: string;
+  /** Starts, signals and queries migration workflows; without it migrations answer 503. */
+  temporal?: TemporalDeps;
 }
 
 /** The Express app: routes, the dashboard's static files, and problem+json errors. */
@@ -35,10 +48,18 @@ export function createApp(deps: ApiDeps): express.Express {
   const router = express.Router();
   const routes = new Routes(router, deps.db);
   registerDatasets(routes, deps);
+  registerUsage(routes, deps);
+  // Its fast lane (api/fast-ingest.ts) goes in front of Express in `listen`.
+  app.locals.fastLane = registerAccessEvents(routes, deps);
+  registerPolicies(routes, deps);
+  registerTiers(routes, deps);
+  registerRecommendations(routes, deps);
+  registerJobs(routes, deps);
   const doc = openApiDocument(routes.operations, version);
   app.get('/openapi.json', (_req, res) => {
     res.json(doc);
   });
+  app.use(docsRouter());
 
   app.use(
     express.json({
@@ -60,7 +81,16 @@ export interface ApiServer {
 
 export function listen(app: express.Express, host: string, port: number): Promise<ApiServer> {
   return new Promise((resolve, reject) => {
-    const server = http.createServer(app);
+    const fast = app.locals.fastLane as FastLane | undefined;
+    const server = http.createServer(
+      fast
+        ? (req, res) => {
+            fast(req, res, () => {
+              app(req, res);
+            });
+          }
+        : app,
+    );
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
         err.code === 'EADDRINUSE'

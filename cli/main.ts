@@ -10,9 +10,12 @@ Usage: dim <command> [options]
 
 Run dim:
   up          everything on one machine: Temporal dev server (unless TEMPORAL_ADDRESS is set),
-              API and dashboard on :8080, migration worker on task queue dim-migrations
+              API and dashboard on :8080, migration worker on task queue dim-migrations,
+              Kafka bridge
   api         only the REST API and dashboard (needs a Temporal: TEMPORAL_ADDRESS or a running dim up)
   worker      only the migration worker (health and metrics on :8090)
+  bridge      only the Kafka bridge: access events (Kafka, or the local log without
+              KAFKA_BROKERS) → usage aggregates; relays events buffered while Kafka was down
 
 Options:
   --json      print machine-readable lines on stdout instead of the human summary
@@ -28,9 +31,10 @@ Examples:
 `;
 
 const commands: Record<string, Parts> = {
-  up: { devServer: true, api: true, worker: true },
-  api: { devServer: false, api: true, worker: false },
-  worker: { devServer: false, api: false, worker: true },
+  up: { devServer: true, api: true, worker: true, bridge: true },
+  api: { devServer: false, api: true, worker: false, bridge: false },
+  worker: { devServer: false, api: false, worker: true, bridge: false },
+  bridge: { devServer: false, api: false, worker: false, bridge: true },
 };
 
 /** One line on stderr and a non-zero exit: how the CLI reports every error. */

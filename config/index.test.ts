@@ -41,7 +41,7 @@ describe('loadConfig', () => {
     expect(c.temporal.address).toBe('temporal.internal:7233');
     expect(c.temporal.namespace).toBe('dim');
     expect(c.temporal.devServer).toMatchObject({ port: 17233, uiPort: 18233 });
-    expect(c.kafka).toEqual({ brokers: ['k1:9092', 'k2:9092'] });
+    expect(c.kafka).toEqual({ brokers: ['k1:9092', 'k2:9092'], clientId: 'dim' });
   });
 
   it('treats empty values as unset', () => {
@@ -145,5 +145,31 @@ describe('DIM_API_KEYS', () => {
       { name: 'ops', role: 'admin', secret: '0123456789abcdef' },
       { name: 'ci', role: 'viewer', secret: 'fedcba9876543210:x' },
     ]);
+  });
+});
+
+describe('event configuration', () => {
+  it('defaults: no prefix, group dim-bridge, a million buffered events', () => {
+    const c = loadConfig({});
+    expect(c.events).toEqual({ topicPrefix: '', bridgeGroup: 'dim-bridge', bufferMax: 1_000_000 });
+  });
+  it('reads the topic prefix, bridge group, buffer bound and Kafka client id', () => {
+    const c = loadConfig({
+      KAFKA_BROKERS: '127.0.0.1:9092',
+      KAFKA_CLIENT_ID: 'dim-eu',
+      DIM_TOPIC_PREFIX: 'eu.',
+      DIM_BRIDGE_GROUP: 'bridge-eu',
+      DIM_EVENT_BUFFER_MAX: '5000',
+    });
+    expect(c.kafka).toEqual({ brokers: ['127.0.0.1:9092'], clientId: 'dim-eu' });
+    expect(c.events).toEqual({ topicPrefix: 'eu.', bridgeGroup: 'bridge-eu', bufferMax: 5000 });
+  });
+  it.each([
+    ['DIM_TOPIC_PREFIX', 'a b', /DIM_TOPIC_PREFIX may hold letters/],
+    ['DIM_BRIDGE_GROUP', 'x/y', /DIM_BRIDGE_GROUP may hold letters/],
+    ['DIM_EVENT_BUFFER_MAX', 'lots', /DIM_EVENT_BUFFER_MAX must be a number of events/],
+    ['DIM_EVENT_BUFFER_MAX', '10', /DIM_EVENT_BUFFER_MAX must be at least 1000/],
+  ])('rejects %s=%j', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
   });
 });

@@ -51,6 +51,24 @@ export const EnvSchema = z
     DIM_TEMPORAL_PORT: port.default(7233),
     DIM_TEMPORAL_UI_PORT: port.default(8233),
     KAFKA_BROKERS: list(hostPort.clone()).optional(),
+    KAFKA_CLIENT_ID: z.string().min(1).max(100).default('dim'),
+    DIM_TOPIC_PREFIX: z
+      .string()
+      .max(100)
+      .regex(/^[A-Za-z0-9._-]*$/, 'may hold letters, digits, ".", "_" and "-"')
+      .default(''),
+    DIM_BRIDGE_GROUP: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[A-Za-z0-9._-]+$/, 'may hold letters, digits, ".", "_" and "-"')
+      .default('dim-bridge'),
+    DIM_EVENT_BUFFER_MAX: z.coerce
+      .number({ error: 'must be a number of events' })
+      .int('must be a whole number of events')
+      .min(1000, 'must be at least 1000')
+      .max(1_000_000_000, 'must be at most 1000000000')
+      .default(1_000_000),
     DIM_FILE_ROOTS: list(z.string().startsWith('/', 'must list absolute paths')).optional(),
     S3_ENDPOINT: z
       .url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://127.0.0.1:9000' })
@@ -93,7 +111,15 @@ export interface Config {
     namespace: string;
     devServer: { bin: string | undefined; port: number; uiPort: number; dbFile: string };
   };
-  kafka: { brokers: string[] } | undefined;
+  kafka: { brokers: string[]; clientId: string } | undefined;
+  events: {
+    /** Prepended to every topic name (several dim installs, or tests, on one broker). */
+    topicPrefix: string;
+    /** The bridge's Kafka consumer group, and its name in `consumer_offsets`. */
+    bridgeGroup: string;
+    /** Most events kept locally while Kafka is down (outbox) or not yet aggregated (local log). */
+    bufferMax: number;
+  };
   storage: {
     /** file:// URIs must resolve (symlinks included) inside one of these. */
     fileRoots: string[];
@@ -177,7 +203,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         dbFile: path.join(dataDir, 'temporal', 'temporal.db'),
       },
     },
-    kafka: e.KAFKA_BROKERS ? { brokers: e.KAFKA_BROKERS } : undefined,
+    kafka: e.KAFKA_BROKERS ? { brokers: e.KAFKA_BROKERS, clientId: e.KAFKA_CLIENT_ID } : undefined,
+    events: {
+      topicPrefix: e.DIM_TOPIC_PREFIX,
+      bridgeGroup: e.DIM_BRIDGE_GROUP,
+      bufferMax: e.DIM_EVENT_BUFFER_MAX,
+    },
     storage: {
       // The prototype's examples use file:///shared_storage/..., so that root is allowed by default.
       fileRoots: (e.DIM_FILE_ROOTS ?? [path.join(dataDir, 'storage'), '/shared_storage']).map((r) =>

@@ -8,8 +8,13 @@ import {
   startMigrationWorker,
   type RunningWorker,
 } from '../workers/migration-worker';
-import { openDatabase } from '../store/db';
+import { openDatabase, type OpenedDb } from '../store/db';
+import { ensureDefaultTiers } from '../store/tiers';
+import { defaultTiers } from '../placement';
+import { createEvents, type Events } from '../events';
+import { startBridge } from '../workers/bridge';
 import { checkLocation } from '../storage/location';
+import { createStorage } from '../storage';
 import type { Logger } from './log';
 import { resolveTemporalBinary, startTemporalDevServer, type DevServer } from './temporal-dev';
 
@@ -22,6 +27,8 @@ export interface Parts {
   devServer: boolean;
   api: boolean;
   worker: boolean;
+  /** The Kafka bridge: access events (Kafka or the local log) → usage aggregates. */
+  bridge: boolean;
 }
 
 export interface System {
@@ -82,14 +89,33 @@ export async function startSystem(
       temporalUiUrl = dev.uiUrl;
     }
 
+    // The metadata store and the event sink (Kafka or the local log), shared by API, bridge
+    // and worker.
+    let shared: { store: OpenedDb; events: Events } | undefined;
+    if (parts.api || parts.bridge || parts.worker) {
+      const store = await openDatabase(config.dbFile);
+      stops.push(() => store.close());
+      const events = createEvents(config, store.sqlite, log);
+      stops.push(() => events.close());
+      shared = { store, events };
+    }
+
     let worker: RunningWorker | undefined;
     let workerUrl: string | undefined;
-    if (parts.worker) {
+    if (parts.worker && shared) {
+      const storage = createStorage(config.storage);
+      stops.push(() => storage.close());
       worker = await startMigrationWorker({
         address: temporalAddress,
         namespace: config.temporal.namespace,
         taskQueue: config.worker.taskQueue,
-        deps: { log: log.child({ part: 'activity' }) },
+        deps: {
+          log: log.child({ part: 'activity' }),
+          db: shared.store.db,
+          storage,
+          events: shared.events.sink,
+          fileRoots: config.storage.fileRoots,
+        },
         log,
       });
       const w = worker;
@@ -110,20 +136,34 @@ export async function startSystem(
     const client = new Client({ connection, namespace: config.temporal.namespace });
 
     let api: ApiServer | undefined;
-    if (parts.api) {
-      const store = await openDatabase(config.dbFile);
-      stops.push(() => store.close());
+    if (parts.api && shared) {
+      const { store, events } = shared;
       if (config.api.keys.length === 0) {
         log.warn(
           'no API keys configured (DIM_API_KEYS): the API is open to anyone who can reach it',
         );
       }
+      // The embedded mode's tiers (three file:// directories under the data dir), the first time.
+      if (await ensureDefaultTiers(store.db, defaultTiers(config.dataDir)))
+        log.info('seeded the default tier table', { under: path.join(config.dataDir, 'storage') });
       const app = createApp({
         log,
         db: store.db,
         apiKeys: config.api.keys,
         checkLocation: (uri, field) => checkLocation(uri, field, config.storage),
+        events: events.sink,
+        temporal: {
+          client,
+          namespace: config.temporal.namespace,
+          taskQueue: config.worker.taskQueue,
+          uiUrl:
+            temporalUiUrl ??
+            (config.temporal.address
+              ? undefined
+              : `http://127.0.0.1:${config.temporal.devServer.uiPort}`),
+        },
         health: {
+          events: () => events.health(),
           database: () => {
             store.sqlite.prepare('select 1').get();
             return Promise.resolve();
@@ -148,6 +188,24 @@ export async function startSystem(
       api = await listen(app, config.api.host, config.api.port);
       const a = api;
       stops.push(() => a.close());
+    }
+
+    if (parts.bridge && shared) {
+      const bridge = await startBridge({
+        sqlite: shared.store.sqlite,
+        group: config.events.bridgeGroup,
+        topicPrefix: config.events.topicPrefix,
+        kafka: config.kafka,
+        onAppend: shared.events.onAppend,
+        log,
+      });
+      stops.push(() => bridge.stop());
+      failures.push(
+        bridge.done.then(
+          () => new Error('the bridge stopped'),
+          (err: unknown) => new Error(`the bridge failed: ${(err as Error).message}`),
+        ),
+      );
     }
 
     if (parts.worker) {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import * as m001 from './migrations/001-initial';
+import * as m002telemetry from './migrations/002-telemetry';
 import type { Database } from './schema';
 
 /**
@@ -13,6 +14,7 @@ export type Db = Kysely<Database>;
 
 const migrations: Record<string, Migration> = {
   '001-initial': m001,
+  '002-telemetry': m002telemetry,
 };
 
 class InCodeMigrations implements MigrationProvider {

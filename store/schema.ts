@@ -117,6 +117,20 @@ export interface EventOutboxTable {
   key: string;
   value: string;
   ts: number;
+  /** "<source>:<n>", the message's id (see events/README.md): a re-sent copy counts once. */
+  msg_id: string | null;
+  /** The partition it was numbered for (null: not known when it was buffered). */
+  partition: number | null;
+}
+
+/** Per (consumer, topic, partition, source): the highest message number applied. */
+export interface SourceMarksTable {
+  consumer: string;
+  topic: string;
+  partition: number;
+  source: string;
+  last_n: number;
+  updated_at: number;
 }
 
 export interface DeadLettersTable {
@@ -220,6 +234,7 @@ export interface Database {
   consumer_offsets: ConsumerOffsetsTable;
   event_log: EventLogTable;
   event_outbox: EventOutboxTable;
+  source_marks: SourceMarksTable;
   dead_letters: DeadLettersTable;
   audit_log: AuditLogTable;
   idempotency_keys: IdempotencyKeysTable;

@@ -9,6 +9,7 @@ import {
   type LogEntry,
 } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
+import { MoverMetrics } from '../activities/metrics';
 import type { Logger } from '../runtime/log';
 
 /**
@@ -25,12 +26,16 @@ export interface WorkerOptions {
   workflowBundlePath?: string;
   /** Bundle `workflows/` from source at start-up instead (tests, development). */
   compileWorkflows?: boolean;
+  /** An already built bundle's code (tests bundle once per file). */
+  workflowBundleCode?: string;
 }
 
 export interface RunningWorker {
   worker: Worker;
   /** Resolves when the worker has stopped polling and finished its in-flight tasks. */
   done: Promise<void>;
+  /** Counters of the mover (bytes copied, job statuses), for /metrics. */
+  metrics: MoverMetrics;
   stop(): Promise<void>;
 }
 
@@ -72,23 +77,37 @@ export async function startMigrationWorker(opts: WorkerOptions): Promise<Running
   const bundle = opts.compileWorkflows
     ? undefined
     : (opts.workflowBundlePath ?? defaultWorkflowBundle());
+  // On shutdown (SIGTERM) running copies record their progress in a last heartbeat and
+  // end their attempt, so that another worker resumes them at once.
+  const shutdown = new AbortController();
+  const metrics = opts.deps.metrics ?? new MoverMetrics();
   const worker = await Worker.create({
     connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    ...(bundle
-      ? { workflowBundle: { codePath: bundle } }
-      : { workflowsPath: require.resolve('../workflows') }),
-    activities: createActivities(opts.deps),
+    ...(opts.workflowBundleCode
+      ? { workflowBundle: { code: opts.workflowBundleCode } }
+      : bundle
+        ? { workflowBundle: { codePath: bundle } }
+        : { workflowsPath: require.resolve('../workflows') }),
+    activities: createActivities({
+      ...opts.deps,
+      metrics,
+      shutdown: opts.deps.shutdown ?? shutdown.signal,
+    }),
     // Give running activities time to record their progress on SIGTERM.
     shutdownGraceTime: '10 seconds',
+    // Heartbeats (progress, resume points, cancellation) reach the server within a second.
+    maxHeartbeatThrottleInterval: '1 second',
   });
   opts.log.info('worker polling', { taskQueue: opts.taskQueue, address: opts.address });
   const done = worker.run().finally(() => connection.close());
   return {
     worker,
     done,
+    metrics,
     async stop() {
+      shutdown.abort();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await done;
     },
@@ -124,6 +143,7 @@ export function serveWorkerHealth(
           '# HELP dim_worker_cached_workflows Workflows in the sticky cache.',
           '# TYPE dim_worker_cached_workflows gauge',
           `dim_worker_cached_workflows ${s.numCachedWorkflows}`,
+          ...w.metrics.lines(),
           '',
         ].join('\n'),
       );

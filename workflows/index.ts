@@ -1,2 +1,3 @@
 // Every workflow the worker registers. Deterministic code only (see eslint.config.mjs).
 export { ping } from './ping';
+export { migration } from './migration';

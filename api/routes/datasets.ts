@@ -28,9 +28,9 @@ const name = z
   );
 const sizeBytes = z
   .number({ error: 'must be a number of bytes' })
-  .int('must be a whole number of bytes')
   .min(0, 'must not be negative')
-  .max(MAX_BYTES, `must be at most ${MAX_BYTES}`);
+  .max(MAX_BYTES, `must be at most ${MAX_BYTES}`)
+  .int('must be a whole number of bytes'); // after max: 1e30 is "too large", not "not whole"
 const latency = z
   .number({ error: 'must be a number of milliseconds' })
   .positive('must be positive')
@@ -60,8 +60,12 @@ export const DatasetPatch = z
     latency_slo_ms: latency.nullable().optional(),
     owner: owner.nullable().optional(),
     policy: policyName.nullable().optional(),
-    path_uri: z.never({ error: 'changes only through a migration: POST /plan-migration' }).optional(),
-    current_tier: z.never({ error: 'changes only through a migration: POST /plan-migration' }).optional(),
+    path_uri: z
+      .never({ error: 'changes only through a migration: POST /plan-migration' })
+      .optional(),
+    current_tier: z
+      .never({ error: 'changes only through a migration: POST /plan-migration' })
+      .optional(),
   })
   .refine((p) => Object.keys(p).length > 0, { message: 'must change at least one field' });
 

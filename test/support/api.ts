@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { createApp, listen, type ApiDeps, type ApiServer } from '../../api/app';
+import { LocalLogSink } from '../../events/local-log';
 import { silentLogger } from '../../runtime/log';
 import { openDatabase, type OpenedDb } from '../../store/db';
 import { checkLocation } from '../../storage/location';
@@ -43,6 +44,7 @@ export async function startTestApi(overrides: Partial<ApiDeps> = {}): Promise<Te
     db: store.db,
     apiKeys: [],
     checkLocation: (uri, field) => checkLocation(uri, field, storage),
+    events: new LocalLogSink({ sqlite: store.sqlite, topicPrefix: '', bufferMax: 1_000_000 }),
     ...overrides,
   });
   const server: ApiServer = await listen(app, '127.0.0.1', 0);

@@ -1,0 +1,409 @@
+import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { promises as fsp } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { ObjectInfo, StorageDriver } from '../storage/driver';
+import { objectUri, parseStorageUri, resolveFileUri } from '../storage/uri';
+import { getDataset } from '../store/datasets';
+import { getJob, loadManifest, putManifestRows, type ManifestRow } from '../store/jobs';
+import { MoverErrors } from './failures';
+import { partPaths, resumableFileCopy } from './file-parts';
+import { HashingStream } from './hashing';
+import { LocalTree, syncFileSystem } from './local-files';
+import type { MoverEnv } from './mover-env';
+import { Throttle } from './throttle';
+import type { CopyCheckpoint, CopyInput, CopyResult, PartCursor } from './types';
+
+/**
+ * The copy step: every source object streamed through SHA-256 into the destination, a
+ * manifest row per object (migration_objects), progress reported as it goes.
+ *
+ * Safe to run twice, and cheap the second time: objects whose manifest row says copied,
+ * with a hash, and whose destination size matches, are skipped; a large object resumes
+ * from its last verified chunk (file:// destinations, see file-parts.ts).
+ */
+export interface CopyControl {
+  signal: AbortSignal;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** The checkpoint an earlier attempt reported (heartbeat details). */
+  resume?: CopyCheckpoint;
+  /** Called on every change; the caller decides how often to pass it on. */
+  progress(cp: CopyCheckpoint): void;
+}
+
+/** Same location, or one inside the other: a copy would read what it writes. */
+export function overlaps(a: string, b: string): boolean {
+  const norm = (u: string) => {
+    const loc = parseStorageUri(u);
+    return loc.scheme === 'file'
+      ? `file://${loc.path}`
+      : `${loc.scheme}://${loc.bucket}/${loc.prefix}`;
+  };
+  const x = norm(a).replace(/\/+$/, '');
+  const y = norm(b).replace(/\/+$/, '');
+  return x === y || x.startsWith(`${y}/`) || y.startsWith(`${x}/`);
+}
+
+async function collect(it: AsyncIterable<ObjectInfo>): Promise<ObjectInfo[]> {
+  const out: ObjectInfo[] = [];
+  for await (const o of it) out.push(o);
+  return out;
+}
+
+/** Runs `fn` over `items` with at most `n` in flight; stops at the first error. */
+export async function pool<T>(
+  items: readonly T[],
+  n: number,
+  signal: AbortSignal,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const lane = async () => {
+    while (failed === undefined && !signal.aborted && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, lane));
+  if (failed !== undefined)
+    throw failed instanceof Error ? failed : new Error(JSON.stringify(failed));
+  if (signal.aborted) throw signal.reason;
+}
+
+/** Batches manifest rows so that thousands of small objects cost a few transactions. */
+export class ManifestWriter {
+  private pending: ManifestRow[] = [];
+  private flushing: Promise<void> = Promise.resolve();
+  private lastFlush = Date.now();
+  constructor(
+    private readonly env: MoverEnv,
+    private readonly jobId: string,
+    private readonly maxRows = 500,
+    private readonly maxMs = 250,
+  ) {}
+
+  add(row: ManifestRow): Promise<void> {
+    this.pending.push(row);
+    if (this.pending.length >= this.maxRows || Date.now() - this.lastFlush >= this.maxMs) {
+      return this.flush();
+    }
+    return Promise.resolve();
+  }
+
+  flush(): Promise<void> {
+    const rows = this.pending;
+    this.pending = [];
+    this.lastFlush = Date.now();
+    this.flushing = this.flushing.then(() => putManifestRows(this.env.db, this.jobId, rows));
+    return this.flushing;
+  }
+}
+
+export async function copyDataset(
+  env: MoverEnv,
+  input: CopyInput,
+  ctl: CopyControl,
+): Promise<CopyResult> {
+  const { jobId, sourceUri, destUri } = input;
+  const t = env.tuning ?? {};
+  if (overlaps(sourceUri, destUri)) {
+    throw MoverErrors.invalidDestination(
+      `the destination ${destUri} overlaps the source ${sourceUri}: choose a location outside it`,
+    );
+  }
+  const job = await getJob(env.db, jobId);
+  if (!job) throw MoverErrors.jobMissing(jobId);
+  const src = env.storage.driverFor(sourceUri);
+  const dst = env.storage.driverFor(destUri);
+
+  // 1. What there is to copy.
+  const objects = await collect(src.list(sourceUri));
+  if (objects.length === 0) {
+    await checkEmptySource(env, input);
+    // An empty dataset still gets its (empty) place, so that it can be listed after the switch.
+    if (parseStorageUri(destUri).scheme === 'file' && env.fileRoots) {
+      await fsp.mkdir((await resolveFileUri(destUri, env.fileRoots)).path, { recursive: true });
+    }
+  }
+  const bytesTotal = objects.reduce((s, o) => s + o.size, 0);
+  let manifest = await loadManifest(env.db, jobId);
+
+  // 2. The destination must hold nothing but what this job wrote.
+  const destNow = new Map((await collect(dst.list(destUri))).map((o) => [o.key, o]));
+  const foreign = [...destNow.keys()].filter((k) => !manifest.has(k));
+  if (foreign.length > 0) throw MoverErrors.destNotEmpty(destUri, foreign);
+
+  // 3. Register every object before writing any, so a later attempt knows them as ours.
+  const fresh: ManifestRow[] = [];
+  for (const o of objects) {
+    const row = manifest.get(o.key);
+    if (!row || row.size !== o.size)
+      fresh.push({ key: o.key, size: o.size, sha256: null, state: 'pending' });
+  }
+  if (fresh.length > 0) {
+    await putManifestRows(env.db, jobId, fresh);
+    manifest = await loadManifest(env.db, jobId);
+  }
+
+  const cp: CopyCheckpoint = {
+    objects_total: objects.length,
+    bytes_total: bytesTotal,
+    objects_done: 0,
+    bytes_done: 0,
+    bytes_copied: 0,
+    bytes_resumed: 0,
+    cursor: [],
+  };
+  setMaxListeners(64, ctl.signal);
+  const cursors = new Map<string, PartCursor>((ctl.resume?.cursor ?? []).map((c) => [c.key, c]));
+  const inFlight = new Map<string, PartCursor>();
+  const report = () => {
+    cp.cursor = [...inFlight.values()];
+    ctl.progress(cp);
+  };
+
+  // 4. Skip what an earlier attempt finished (manifest says copied, destination agrees).
+  const todo: ObjectInfo[] = [];
+  let skipped = 0;
+  for (const o of objects) {
+    const row = manifest.get(o.key);
+    const there = destNow.get(o.key);
+    if (
+      row &&
+      row.sha256 &&
+      row.state !== 'pending' &&
+      row.size === o.size &&
+      there?.size === o.size
+    ) {
+      cp.objects_done++;
+      cp.bytes_done += o.size;
+      cp.bytes_resumed += o.size;
+      skipped++;
+    } else {
+      todo.push(o);
+    }
+  }
+  report();
+
+  // 5. Copy the rest: small objects many at a time, large ones resumable where possible.
+  const throttle = t.maxBytesPerSecond ? new Throttle(t.maxBytesPerSecond) : undefined;
+  const writer = new ManifestWriter(env, jobId);
+  const resumable = parseStorageUri(destUri).scheme === 'file' && env.fileRoots !== undefined;
+  // Both ends plain files: directories resolved once, small objects read and written whole,
+  // larger ones through the positional pipe (resumable), one syncfs at the end.
+  const local = resumable && parseStorageUri(sourceUri).scheme === 'file';
+  const srcTree = local ? new LocalTree(env.fileRoots!, sourceUri) : undefined;
+  const dstTree = local ? new LocalTree(env.fileRoots!, destUri) : undefined;
+  const minResumable = local
+    ? Math.min(SMALL_OBJECT, t.resumableMinBytes ?? SMALL_OBJECT)
+    : (t.resumableMinBytes ?? 64 * 1024 * 1024);
+  const concurrency = Math.max(1, t.concurrency ?? 8);
+  // Large objects hold buffers and saturate the disk alone: a few at a time.
+  const bigLanes = new Semaphore(2);
+  let lastReport = 0;
+  const onBytes = (n: number) => {
+    cp.bytes_done += n;
+    cp.bytes_copied += n;
+    if (n > 0) env.metrics?.addBytesCopied(n);
+    const now = Date.now();
+    if (now - lastReport >= 200) {
+      lastReport = now;
+      report();
+    }
+  };
+
+  try {
+    await pool(todo, concurrency, ctl.signal, async (o) => {
+      let result: { sha256: string; size: number };
+      if (srcTree && dstTree && o.size < minResumable) {
+        result = await copySmall(srcTree, dstTree, o, throttle, ctl.signal);
+        onBytes(result.size);
+      } else if (resumable && o.size >= minResumable) {
+        await bigLanes.acquire();
+        let r: Awaited<ReturnType<typeof resumableFileCopy>>;
+        try {
+          r = await resumableFileCopy({
+            paths: await partPaths(env.fileRoots!, destUri, o.key, jobId),
+            key: o.key,
+            size: o.size,
+            openSource: (start) => src.read(sourceUri, o.key, start > 0 ? { start } : undefined),
+            sourceFile: srcTree ? await srcTree.sourcePath(o.key) : undefined,
+            cursor: cursors.get(o.key),
+            throttle,
+            signal: ctl.signal,
+            fsync: t.fsync ?? true,
+            checkpointMs: t.checkpointMs ?? 1000,
+            onBytes,
+            onCheckpoint: (c) => {
+              inFlight.set(o.key, c);
+              report();
+            },
+          });
+        } finally {
+          bigLanes.release();
+        }
+        if (r.resumed > 0) {
+          cp.bytes_done += r.resumed;
+          cp.bytes_resumed += r.resumed;
+        }
+        inFlight.delete(o.key);
+        result = r;
+      } else {
+        result = await streamObject(src, dst, input, o, throttle, ctl.signal, onBytes);
+      }
+      await writer.add({ key: o.key, size: result.size, sha256: result.sha256, state: 'copied' });
+      cp.objects_done++;
+      if (env.metrics) env.metrics.objectsCopied++;
+      report();
+    });
+  } finally {
+    // Keep what is finished even when the attempt stops here (cancel, shutdown, error).
+    await writer.flush();
+    report();
+  }
+  // Small local objects were written without an fsync each: one syncfs makes them durable.
+  if (dstTree && (t.fsync ?? true) && todo.length > 0) await syncFileSystem(await dstTree.root());
+
+  return {
+    objects_total: objects.length,
+    bytes_total: bytesTotal,
+    bytes_copied: cp.bytes_copied,
+    bytes_resumed: cp.bytes_resumed,
+    objects_skipped: skipped,
+    attempt: ctl.attempt,
+  };
+}
+
+/** Objects up to this size are read, hashed and written whole on the local fast path. */
+const SMALL_OBJECT = 1024 * 1024;
+
+class Semaphore {
+  private waiting: Array<() => void> = [];
+  constructor(private free: number) {}
+  async acquire(): Promise<void> {
+    if (this.free > 0) {
+      this.free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+async function copySmall(
+  src: LocalTree,
+  dst: LocalTree,
+  o: ObjectInfo,
+  throttle: Throttle | undefined,
+  signal: AbortSignal,
+): Promise<{ sha256: string; size: number }> {
+  let data: Buffer;
+  try {
+    data = await src.readAll(o.key, o.size);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw MoverErrors.sourceChanged(objectUri(src.rootUri, o.key), 'it was deleted');
+    }
+    throw err;
+  }
+  if (data.length !== o.size) {
+    throw MoverErrors.sourceChanged(
+      objectUri(src.rootUri, o.key),
+      `it has ${data.length} bytes, the listing said ${o.size}`,
+    );
+  }
+  const sha256 = createHash('sha256').update(data).digest('hex');
+  if (throttle) await throttle.take(data.length, signal);
+  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+  await dst.writeAll(o.key, data, false);
+  return { sha256, size: data.length };
+}
+
+/** One object through SHA-256 into the destination (whole, via the driver's atomic write). */
+async function streamObject(
+  src: StorageDriver,
+  dst: StorageDriver,
+  input: CopyInput,
+  o: ObjectInfo,
+  throttle: Throttle | undefined,
+  signal: AbortSignal,
+  onBytes: (n: number) => void,
+): Promise<{ sha256: string; size: number }> {
+  let body: Readable;
+  try {
+    // A bounded range lets the driver size its buffers to the object (small files are common).
+    body = await src.read(
+      input.sourceUri,
+      o.key,
+      o.size > 0 ? { start: 0, end: o.size - 1 } : undefined,
+    );
+  } catch (err) {
+    if ((err as { code?: string }).code === 'not_found') {
+      throw MoverErrors.sourceChanged(objectUri(input.sourceUri, o.key), 'it was deleted');
+    }
+    throw err;
+  }
+  let copied = 0;
+  const hasher = new HashingStream({
+    throttle,
+    signal,
+    onChunk: (n) => {
+      copied += n;
+      onBytes(n);
+    },
+  });
+  const abort = () => {
+    const reason = signal.reason instanceof Error ? signal.reason : new Error('aborted');
+    body.destroy(reason);
+    hasher.destroy(reason);
+  };
+  signal.addEventListener('abort', abort, { once: true });
+  body.once('error', (err) => hasher.destroy(err));
+  body.pipe(hasher);
+  try {
+    const info = await dst.write(input.destUri, o.key, hasher, {
+      storageClass: input.storageClass,
+      size: o.size,
+    });
+    if (info.size !== hasher.bytes) {
+      throw MoverErrors.sourceChanged(
+        objectUri(input.sourceUri, o.key),
+        `${hasher.bytes} bytes were read, the destination holds ${info.size}`,
+      );
+    }
+    return { sha256: hasher.hex(), size: hasher.bytes };
+  } catch (err) {
+    // The bytes of a failed whole-object write are lost: take them back out of the progress.
+    onBytes(-copied);
+    throw err;
+  } finally {
+    signal.removeEventListener('abort', abort);
+  }
+}
+
+/** An empty listing: an empty dataset, or a source that is not there. */
+async function checkEmptySource(env: MoverEnv, input: CopyInput): Promise<void> {
+  const loc = parseStorageUri(input.sourceUri);
+  if (loc.scheme === 'file' && env.fileRoots) {
+    const { path } = await resolveFileUri(input.sourceUri, env.fileRoots);
+    const st = await fsp.stat(path).catch(() => undefined);
+    if (!st) throw MoverErrors.sourceMissing(input.sourceUri, 'does not exist');
+  }
+  const ds = await getDataset(env.db, input.datasetId);
+  if (ds && Number(ds.size_bytes) > 0) {
+    throw MoverErrors.sourceMissing(
+      input.sourceUri,
+      `holds no objects, but dataset ${ds.id} declares ${ds.size_bytes} bytes`,
+    );
+  }
+}

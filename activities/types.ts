@@ -1,0 +1,109 @@
+import type { JobProgress } from '../store/jobs';
+import type { JobStatus } from '../store/schema';
+
+/** Inputs and results of the migration activities (plain JSON: they cross Temporal). */
+
+export interface CopyInput {
+  jobId: string;
+  datasetId: number;
+  sourceUri: string;
+  destUri: string;
+  storageClass: string;
+}
+
+/** Where a large object's resumable write got to: bytes durable in its part file, and their SHA-256. */
+export interface PartCursor {
+  key: string;
+  offset: number;
+  sha256: string;
+}
+
+/** The copy's heartbeat details: progress, and the cursor a retry resumes from. */
+export interface CopyCheckpoint {
+  objects_total: number;
+  bytes_total: number;
+  objects_done: number;
+  bytes_done: number;
+  /** Bytes this attempt wrote to the destination so far. */
+  bytes_copied: number;
+  /** Bytes this attempt found at the destination already (earlier attempts) and kept. */
+  bytes_resumed: number;
+  /** Large objects in flight, each with its verified resume point. */
+  cursor: PartCursor[];
+}
+
+export interface CopyResult {
+  objects_total: number;
+  bytes_total: number;
+  /** Bytes written by the attempt that finished (a resumed copy writes less than bytes_total). */
+  bytes_copied: number;
+  /** Bytes kept from earlier attempts: whole objects the manifest vouched for, plus resumed chunks. */
+  bytes_resumed: number;
+  objects_skipped: number;
+  /** Which attempt of the activity this was (1 = first). */
+  attempt: number;
+}
+
+export interface VerifyInput {
+  jobId: string;
+  destUri: string;
+}
+
+export interface VerifyResult {
+  objects: number;
+  bytes: number;
+  /** Objects whose content was re-read and hashed (the others matched a server checksum). */
+  reread: number;
+}
+
+export interface StatusInput {
+  jobId: string;
+  status: JobStatus;
+  error?: string | null;
+  runId?: string;
+  progress?: Partial<JobProgress>;
+}
+
+export interface SwitchInput {
+  jobId: string;
+}
+
+export interface SwitchResult {
+  version: number;
+  objects: number;
+  bytes: number;
+  alreadySwitched: boolean;
+}
+
+export interface CleanupInput {
+  jobId: string;
+  destUri: string;
+}
+
+export interface CleanupResult {
+  deleted: number;
+}
+
+export interface RetireInput {
+  jobId: string;
+}
+
+export interface RetireResult {
+  deleted: number;
+  /** Source objects left in place: not in the manifest, or changed since they were copied. */
+  kept: number;
+}
+
+/** The `migration_status` message (DESIGN.md, "Topics"). */
+export interface MigrationStatusMessage {
+  job_id: string;
+  job_key: string;
+  dataset_id: number;
+  status: JobStatus;
+  bytes_done: number;
+  bytes_total: number;
+  objects_done: number;
+  objects_total: number;
+  error: string | null;
+  ts: string;
+}

@@ -1,0 +1,193 @@
+import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { promises as fsp } from 'node:fs';
+import type { ObjectInfo } from '../storage/driver';
+import { objectUri, parseStorageUri, resolveFileUri } from '../storage/uri';
+import { loadManifest, type ManifestRow } from '../store/jobs';
+import { ManifestWriter, pool } from './copy';
+import { MoverErrors } from './failures';
+import { readerOf, sweepFileDestination } from './file-parts';
+import { pipeHash, ShortReadError } from './pipe';
+import { hashStream } from './hashing';
+import { LocalTree } from './local-files';
+import type { MoverEnv } from './mover-env';
+import type { VerifyInput, VerifyResult } from './types';
+
+/**
+ * The verify step: the destination holds exactly the manifest's objects, each with the
+ * manifest's size and SHA-256 — re-read and hashed, or compared with a server checksum
+ * when that is a full-object SHA-256. Rows that match become `verified`; a retry re-checks
+ * only the others. Any difference fails the job before the switch (invariant 1).
+ */
+/** On file:// destinations, smaller objects are read whole, larger ones through the positional pipe. */
+const LOCAL_MIN_BYTES = 1024 * 1024;
+
+export interface VerifyControl {
+  signal: AbortSignal;
+  progress(p: {
+    objects_done: number;
+    objects_total: number;
+    bytes_done: number;
+    bytes_total: number;
+  }): void;
+}
+
+export async function verifyDataset(
+  env: MoverEnv,
+  input: VerifyInput,
+  ctl: VerifyControl,
+): Promise<VerifyResult> {
+  const { jobId, destUri } = input;
+  const dst = env.storage.driverFor(destUri);
+  const manifest = await loadManifest(env.db, jobId);
+  const listing = new Map<string, ObjectInfo>();
+  for await (const o of dst.list(destUri)) listing.set(o.key, o);
+
+  const problems: string[] = [];
+  if (listing.size !== manifest.size) {
+    problems.push(`the destination holds ${listing.size} object(s), the manifest ${manifest.size}`);
+  }
+  for (const key of listing.keys()) {
+    if (!manifest.has(key)) problems.push(`${JSON.stringify(key)} is not in the manifest`);
+  }
+  for (const row of manifest.values()) {
+    const info = listing.get(row.key);
+    if (row.state === 'pending' || !row.sha256)
+      problems.push(`${JSON.stringify(row.key)} was never copied`);
+    else if (!info) problems.push(`${JSON.stringify(row.key)} is missing`);
+    else if (info.size !== row.size) {
+      problems.push(`${JSON.stringify(row.key)} has ${info.size} bytes, the manifest ${row.size}`);
+    }
+  }
+  if (problems.length > 0) throw MoverErrors.verifyMismatch(destUri, problems);
+
+  const rows = [...manifest.values()];
+  const p = {
+    objects_total: rows.length,
+    bytes_total: rows.reduce((s, r) => s + r.size, 0),
+    objects_done: 0,
+    bytes_done: 0,
+  };
+  const todo: ManifestRow[] = [];
+  for (const r of rows) {
+    if (r.state === 'verified') {
+      p.objects_done++;
+      p.bytes_done += r.size;
+    } else todo.push(r);
+  }
+  ctl.progress(p);
+
+  const writer = new ManifestWriter(env, jobId);
+  const localDest = parseStorageUri(destUri).scheme === 'file' && env.fileRoots !== undefined;
+  const tree = localDest ? new LocalTree(env.fileRoots!, destUri) : undefined;
+  setMaxListeners(64, ctl.signal);
+  let reread = 0;
+  let lastReport = 0;
+  try {
+    await pool(todo, Math.max(1, env.tuning?.concurrency ?? 16), ctl.signal, async (row) => {
+      const info = listing.get(row.key)!;
+      let sha: string;
+      if (info.checksum?.algorithm === 'sha256') {
+        sha = info.checksum.value.toLowerCase();
+        p.bytes_done += row.size;
+      } else if (tree && row.size < LOCAL_MIN_BYTES) {
+        const h = await tree.hashAll(row.key, row.size);
+        if (h.size !== row.size || h.longer) {
+          problems.push(
+            `${JSON.stringify(row.key)} reads ${h.longer ? 'more than' : h.size} bytes, the manifest says ${row.size}`,
+          );
+          return;
+        }
+        sha = h.sha256;
+        p.bytes_done += row.size;
+        env.metrics?.addBytesVerified(row.size);
+        reread++;
+      } else if (localDest) {
+        // A plain file: positional reads over reused buffers (see pipe.ts).
+        const { path: file } = await resolveFileUri(objectUri(destUri, row.key), env.fileRoots!);
+        const hash = createHash('sha256');
+        const handle = await fsp.open(file, 'r');
+        try {
+          await pipeHash({
+            read: readerOf(handle),
+            from: 0,
+            to: row.size,
+            hash,
+            signal: ctl.signal,
+            onBytes: (n) => {
+              p.bytes_done += n;
+              env.metrics?.addBytesVerified(n);
+            },
+          });
+          // Nothing may follow the manifest's last byte.
+          const extra = await handle.read(Buffer.alloc(1), 0, 1, row.size);
+          if (extra.bytesRead > 0) {
+            problems.push(
+              `${JSON.stringify(row.key)} is longer than the manifest's ${row.size} bytes`,
+            );
+            return;
+          }
+        } catch (err) {
+          if (err instanceof ShortReadError) {
+            problems.push(
+              `${JSON.stringify(row.key)} is shorter than the manifest's ${row.size} bytes`,
+            );
+            return;
+          }
+          throw err;
+        } finally {
+          await handle.close();
+        }
+        sha = hash.digest('hex');
+        reread++;
+      } else {
+        const stream = await dst.read(
+          destUri,
+          row.key,
+          row.size > 0 ? { start: 0, end: row.size - 1 } : undefined,
+        );
+        const abort = () => stream.destroy(new Error('aborted'));
+        ctl.signal.addEventListener('abort', abort, { once: true });
+        try {
+          const h = await hashStream(stream as AsyncIterable<Buffer>, (n) => {
+            p.bytes_done += n;
+            env.metrics?.addBytesVerified(n);
+            const now = Date.now();
+            if (now - lastReport >= 200) {
+              lastReport = now;
+              ctl.progress(p);
+            }
+          });
+          if (h.size !== row.size) {
+            problems.push(
+              `${JSON.stringify(row.key)} reads ${h.size} bytes, the manifest says ${row.size}`,
+            );
+            return;
+          }
+          sha = h.sha256;
+          reread++;
+        } finally {
+          ctl.signal.removeEventListener('abort', abort);
+        }
+      }
+      if (sha !== row.sha256) {
+        problems.push(
+          `${objectUri(destUri, row.key)}: SHA-256 ${sha} differs from the copied ${row.sha256}`,
+        );
+        return;
+      }
+      await writer.add({ ...row, state: 'verified' });
+      p.objects_done++;
+    });
+  } finally {
+    await writer.flush();
+    ctl.progress(p);
+  }
+  if (problems.length > 0) throw MoverErrors.verifyMismatch(destUri, problems);
+
+  // Leftovers of interrupted writes (hidden from listings) go before the dataset switches here.
+  if (parseStorageUri(destUri).scheme === 'file' && env.fileRoots) {
+    await sweepFileDestination(env.fileRoots, destUri, { removeEmptyRoot: false });
+  }
+  return { objects: rows.length, bytes: p.bytes_total, reread };
+}

@@ -1,0 +1,354 @@
+import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
+import type { Db } from './db';
+import type { Database, JobStatus, MigrationJob, MigrationJobsTable, Tier } from './schema';
+
+/**
+ * Migration jobs and their manifests: the queries the API (planning, listing) and the
+ * migration activities (status mirror, manifest, switch) share.
+ */
+export const TERMINAL_STATUSES: readonly JobStatus[] = [
+  'completed',
+  'failed',
+  'cancelled',
+  'enqueue_failed',
+];
+
+/** Statuses from which a cancel is still honoured (nothing switched yet). */
+export const CANCELLABLE_STATUSES: readonly JobStatus[] = [
+  'queued',
+  'awaiting_approval',
+  'copying',
+  'verifying',
+];
+
+export type NewJob = Insertable<MigrationJobsTable>;
+
+export interface JobProgress {
+  bytes_done: number;
+  bytes_total: number;
+  objects_done: number;
+  objects_total: number;
+}
+
+export async function getJob(db: Db, jobId: string): Promise<MigrationJob | undefined> {
+  return db.selectFrom('migration_jobs').selectAll().where('job_id', '=', jobId).executeTakeFirst();
+}
+
+export async function getJobByKey(db: Db, jobKey: string): Promise<MigrationJob | undefined> {
+  return db
+    .selectFrom('migration_jobs')
+    .selectAll()
+    .where('job_key', '=', jobKey)
+    .executeTakeFirst();
+}
+
+/**
+ * Inserts the job unless one with the same job_key exists. Returns the stored row and
+ * whether this call created it: concurrent plans with one key get one row (invariant 4).
+ */
+export async function insertJobOnce(
+  db: Db,
+  row: NewJob,
+): Promise<{ job: MigrationJob; created: boolean }> {
+  const res = await db
+    .insertInto('migration_jobs')
+    .values(row)
+    .onConflict((oc) => oc.column('job_key').doNothing())
+    .executeTakeFirst();
+  const created = Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
+  const job = await getJobByKey(db, row.job_key);
+  if (!job) throw new Error(`job ${row.job_key} vanished right after it was planned`);
+  return { job, created };
+}
+
+export interface JobFilter {
+  status?: JobStatus;
+  datasetId?: number;
+  /** Keyset cursor: rows strictly after (submitted_at desc, job_id desc). */
+  after?: { submittedAt: number; jobId: string };
+  limit: number;
+}
+
+/** Newest first. */
+export async function listJobs(db: Db, f: JobFilter): Promise<MigrationJob[]> {
+  let q = db
+    .selectFrom('migration_jobs')
+    .selectAll()
+    .orderBy('submitted_at', 'desc')
+    .orderBy('job_id', 'desc')
+    .limit(f.limit);
+  if (f.status) q = q.where('status', '=', f.status);
+  if (f.datasetId !== undefined) q = q.where('dataset_id', '=', f.datasetId);
+  const after = f.after;
+  if (after) {
+    q = q.where((eb) =>
+      eb.or([
+        eb('submitted_at', '<', after.submittedAt),
+        eb.and([eb('submitted_at', '=', after.submittedAt), eb('job_id', '<', after.jobId)]),
+      ]),
+    );
+  }
+  return q.execute();
+}
+
+export interface StatusUpdate {
+  status: JobStatus;
+  /** null clears a previous error; undefined leaves it. */
+  error?: string | null;
+  progress?: Partial<JobProgress>;
+  runId?: string;
+}
+
+export async function updateJob(db: Db, jobId: string, u: StatusUpdate): Promise<MigrationJob> {
+  const row = await db
+    .updateTable('migration_jobs')
+    .set({
+      status: u.status,
+      ...(u.error !== undefined ? { error: u.error } : {}),
+      ...(u.progress ?? {}),
+      ...(u.runId ? { run_id: u.runId } : {}),
+      updated_at: Date.now(),
+    })
+    .where('job_id', '=', jobId)
+    .returningAll()
+    .executeTakeFirst();
+  if (!row) throw new Error(`migration job ${jobId} does not exist`);
+  return row;
+}
+
+/** Progress only (the copy reports it while it runs); never touches the status. */
+export async function updateJobProgress(db: Db, jobId: string, p: JobProgress): Promise<void> {
+  await db
+    .updateTable('migration_jobs')
+    .set({ ...p, updated_at: Date.now() })
+    .where('job_id', '=', jobId)
+    .execute();
+}
+
+// ---------------------------------------------------------------------------------------
+// the manifest (migration_objects)
+
+/** pending: listed, not yet written · copied: written, hash known · verified: re-read and matched. */
+export type ObjectState = 'pending' | 'copied' | 'verified';
+
+export interface ManifestRow {
+  key: string;
+  size: number;
+  sha256: string | null;
+  state: ObjectState;
+}
+
+export async function loadManifest(db: Db, jobId: string): Promise<Map<string, ManifestRow>> {
+  const rows = await db
+    .selectFrom('migration_objects')
+    .select(['key', 'size', 'sha256', 'state'])
+    .where('job_id', '=', jobId)
+    .execute();
+  return new Map(
+    rows.map((r) => [
+      r.key,
+      { key: r.key, size: Number(r.size), sha256: r.sha256, state: r.state as ObjectState },
+    ]),
+  );
+}
+
+const CHUNK = 200; // rows per statement: far below SQLite's 32766 bound parameters
+
+/** Writes manifest rows (insert or replace), in one transaction. */
+export async function putManifestRows(db: Db, jobId: string, rows: ManifestRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  const t = Date.now();
+  await db.transaction().execute(async (trx) => {
+    for (let i = 0; i < rows.length; i += CHUNK) {
+      await trx
+        .insertInto('migration_objects')
+        .values(rows.slice(i, i + CHUNK).map((r) => ({ job_id: jobId, ...r, updated_at: t })))
+        .onConflict((oc) =>
+          oc.columns(['job_id', 'key']).doUpdateSet((eb) => ({
+            size: eb.ref('excluded.size'),
+            sha256: eb.ref('excluded.sha256'),
+            state: eb.ref('excluded.state'),
+            updated_at: eb.ref('excluded.updated_at'),
+          })),
+        )
+        .execute();
+    }
+  });
+}
+
+export async function deleteManifest(db: Db, jobId: string): Promise<void> {
+  await db.deleteFrom('migration_objects').where('job_id', '=', jobId).execute();
+}
+
+// ---------------------------------------------------------------------------------------
+// the switch (invariants 1 and 2)
+
+/**
+ * Runs `fn` in a write transaction that takes SQLite's write lock up front (BEGIN
+ * IMMEDIATE), so a read-then-write cannot fail on a concurrent writer half-way. Another
+ * process (API, bridge) may hold the lock briefly: busy_timeout waits for it.
+ */
+export async function writeTransaction<T>(
+  db: Db,
+  fn: (trx: Kysely<Database>) => Promise<T>,
+): Promise<T> {
+  return db.connection().execute(async (conn) => {
+    await sql`begin immediate`.execute(conn);
+    try {
+      // `conn` runs every query on the one connection that began the transaction.
+      const result = await fn(conn);
+      await sql`commit`.execute(conn);
+      return result;
+    } catch (err) {
+      await sql`rollback`.execute(conn).catch(() => undefined);
+      throw err;
+    }
+  });
+}
+
+export type SwitchOutcome =
+  | { kind: 'switched'; version: number; objects: number; bytes: number; at: number }
+  | { kind: 'already'; version: number; objects: number; bytes: number; at: number }
+  | { kind: 'dataset_moved'; current: string }
+  | { kind: 'dataset_gone' }
+  | { kind: 'not_verified'; unverified: number }
+  | { kind: 'job_gone' };
+
+/**
+ * The switch: one transaction moves the dataset's pointer, tier, version, size and
+ * replicas to the destination. Readers see the old location or the new, never a mix.
+ * Idempotent by job_id: a second call finds the destination primary for this job and
+ * changes nothing.
+ */
+export async function switchDataset(
+  db: Db,
+  jobId: string,
+  now = Date.now(),
+): Promise<SwitchOutcome> {
+  return writeTransaction(db, async (trx) => {
+    const job = await trx
+      .selectFrom('migration_jobs')
+      .selectAll()
+      .where('job_id', '=', jobId)
+      .executeTakeFirst();
+    if (!job) return { kind: 'job_gone' };
+    const ds = await trx
+      .selectFrom('datasets')
+      .selectAll()
+      .where('id', '=', job.dataset_id)
+      .executeTakeFirst();
+    if (!ds) return { kind: 'dataset_gone' };
+    const totals = await trx
+      .selectFrom('migration_objects')
+      .select((eb) => [
+        eb.fn.countAll<number>().as('n'),
+        eb.fn.coalesce(eb.fn.sum<number>('size'), sql<number>`0`).as('bytes'),
+        eb.fn.sum<number>(sql`case when state = 'verified' then 0 else 1 end`).as('unverified'),
+      ])
+      .where('job_id', '=', jobId)
+      .executeTakeFirstOrThrow();
+    const objects = Number(totals.n);
+    const bytes = Number(totals.bytes);
+    const mine = await trx
+      .selectFrom('replicas')
+      .select(['role', 'job_id', 'updated_at'])
+      .where('dataset_id', '=', ds.id)
+      .where('uri', '=', job.dest_uri)
+      .executeTakeFirst();
+    if (ds.path_uri === job.dest_uri && mine?.job_id === jobId && mine.role === 'primary') {
+      return { kind: 'already', version: ds.version, objects, bytes, at: mine.updated_at };
+    }
+    if (ds.path_uri !== job.source_uri) return { kind: 'dataset_moved', current: ds.path_uri };
+    const unverified = Number(totals.unverified ?? 0);
+    if (unverified > 0) return { kind: 'not_verified', unverified };
+
+    const tier: Tier = job.target_tier ?? ds.current_tier;
+    await trx
+      .updateTable('datasets')
+      .set({
+        path_uri: job.dest_uri,
+        current_tier: tier,
+        version: ds.version + 1,
+        tier_since: now,
+        size_bytes: bytes,
+        object_count: objects,
+        updated_at: now,
+      })
+      .where('id', '=', ds.id)
+      .execute();
+    // Every other copy of the dataset stops being primary; the source becomes stale
+    // (retire marks it retired once its objects are deleted).
+    await trx
+      .updateTable('replicas')
+      .set({ role: 'stale', updated_at: now })
+      .where('dataset_id', '=', ds.id)
+      .where('role', '=', 'primary')
+      .execute();
+    await trx
+      .insertInto('replicas')
+      .values({
+        dataset_id: ds.id,
+        uri: job.source_uri,
+        storage_class: 'unknown',
+        tier: ds.current_tier,
+        role: 'stale',
+        job_id: null,
+        created_at: now,
+        updated_at: now,
+      })
+      .onConflict((oc) =>
+        oc.columns(['dataset_id', 'uri']).doUpdateSet({ role: 'stale', updated_at: now }),
+      )
+      .execute();
+    await trx
+      .insertInto('replicas')
+      .values({
+        dataset_id: ds.id,
+        uri: job.dest_uri,
+        storage_class: job.dest_storage_class,
+        tier,
+        role: 'primary',
+        job_id: jobId,
+        created_at: now,
+        updated_at: now,
+      })
+      .onConflict((oc) =>
+        oc.columns(['dataset_id', 'uri']).doUpdateSet({
+          role: 'primary',
+          storage_class: job.dest_storage_class,
+          tier,
+          job_id: jobId,
+          updated_at: now,
+        }),
+      )
+      .execute();
+    return { kind: 'switched', version: ds.version + 1, objects, bytes, at: now };
+  });
+}
+
+/** Whether this job's switch has committed (the dataset points at its destination). */
+export async function isSwitched(db: Db, jobId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('replicas')
+    .innerJoin('datasets', 'datasets.id', 'replicas.dataset_id')
+    .select(['replicas.role', 'datasets.path_uri', 'replicas.uri'])
+    .where('replicas.job_id', '=', jobId)
+    .executeTakeFirst();
+  return !!row && row.role === 'primary' && row.path_uri === row.uri;
+}
+
+export async function markSourceRetired(
+  db: Db,
+  datasetId: number,
+  sourceUri: string,
+): Promise<void> {
+  await db
+    .updateTable('replicas')
+    .set({ role: 'retired', updated_at: Date.now() })
+    .where('dataset_id', '=', datasetId)
+    .where('uri', '=', sourceUri)
+    .where('role', '!=', 'primary')
+    .execute();
+}
+
+export type JobRow = Selectable<MigrationJobsTable>;
