@@ -58,6 +58,11 @@ function required<T>(value: T | undefined, what: string): T {
   return value;
 }
 
+/** A running activity's id, unique on this worker (activity ids repeat across workflows). */
+function activeId(ctx: Context): string {
+  return `${ctx.info.workflowExecution?.workflowId ?? '-'}/${ctx.info.activityId}`;
+}
+
 /** Aborts when the activity is cancelled or the worker shuts down. */
 function activitySignal(ctx: Context, shutdown: AbortSignal | undefined): AbortSignal {
   return shutdown ? AbortSignal.any([ctx.cancellationSignal, shutdown]) : ctx.cancellationSignal;
@@ -105,6 +110,12 @@ export function createMigrationActivities(deps: MigrationDeps) {
       const sink = events();
       const signal = activitySignal(ctx, deps.shutdown);
       const resume = ctx.info.heartbeatDetails as CopyCheckpoint | undefined;
+      const stepId = activeId(ctx);
+      const track = deps.metrics?.begin(stepId, {
+        job_id: input.jobId,
+        step: 'copy',
+        attempt: ctx.info.attempt,
+      });
       let latest: CopyCheckpoint | undefined = resume
         ? { ...resume, cursor: resume.cursor }
         : undefined;
@@ -151,6 +162,7 @@ export function createMigrationActivities(deps: MigrationDeps) {
           resume,
           progress(cp) {
             latest = { ...cp, cursor: [...cp.cursor] };
+            track?.(cp);
             const now = Date.now();
             if (now - lastDb >= DB_PROGRESS_MS) {
               lastDb = now;
@@ -170,6 +182,7 @@ export function createMigrationActivities(deps: MigrationDeps) {
         throw endOfAttempt(ctx, deps, err);
       } finally {
         clearInterval(timer);
+        deps.metrics?.end(stepId);
       }
     },
 
@@ -179,12 +192,19 @@ export function createMigrationActivities(deps: MigrationDeps) {
       const e = env();
       let latest: unknown;
       const timer = setInterval(() => ctx.heartbeat(latest), HEARTBEAT_MS);
+      const stepId = activeId(ctx);
+      const track = deps.metrics?.begin(stepId, {
+        job_id: input.jobId,
+        step: 'verify',
+        attempt: ctx.info.attempt,
+      });
       let lastDb = 0;
       try {
         return await verifyDataset(e, input, {
           signal: activitySignal(ctx, deps.shutdown),
           progress(p) {
             latest = { ...p };
+            track?.(p);
             const now = Date.now();
             if (now - lastDb >= DB_PROGRESS_MS) {
               lastDb = now;
@@ -196,6 +216,7 @@ export function createMigrationActivities(deps: MigrationDeps) {
         throw endOfAttempt(ctx, deps, err);
       } finally {
         clearInterval(timer);
+        deps.metrics?.end(stepId);
       }
     },
 

@@ -147,9 +147,20 @@ export function serveWorkerHealth(
           '',
         ].join('\n'),
       );
+    } else if (req.url === '/jobs') {
+      // The copies and verifies running on this worker now; the API's GET /jobs has them all.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ items: [...w.metrics.active.values()] }));
     } else {
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: 404, detail: 'try /health or /metrics' }));
+      res.writeHead(404, { 'content-type': 'application/problem+json' });
+      res.end(
+        JSON.stringify({
+          type: 'about:blank',
+          title: 'Not Found',
+          status: 404,
+          detail: 'the worker serves /health, /metrics and /jobs; the API serves the rest',
+        }),
+      );
     }
   });
   return new Promise((resolve, reject) => {

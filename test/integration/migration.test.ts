@@ -1,10 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, openSync, readSync, writeSync, closeSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { createApp, listen } from '../../api/app';
 import type { Message, Topic } from '../../events/sink';
 import { silentLogger } from '../../runtime/log';
+import { serveWorkerHealth } from '../../workers/migration-worker';
 import {
   cancelSignal,
   progressQuery,
@@ -323,6 +325,21 @@ test('cancel mid-copy: the copy stops, the destination is cleaned, the source is
     'copying > 4 MB',
   );
   expect(listAll(dst('cancel')).length).toBeGreaterThan(0);
+
+  // The worker's own port shows the copy in flight (GET /jobs) and counts it in /metrics.
+  const health = await serveWorkerHealth(h.worker!, '127.0.0.1', 0);
+  try {
+    const base = `http://127.0.0.1:${(health.address() as AddressInfo).port}`;
+    const active = (await (await fetch(`${base}/jobs`)).json()) as {
+      items: { job_id: string; step: string; bytes_total: number }[];
+    };
+    expect(active.items).toEqual([
+      expect.objectContaining({ job_id: job.job_id, step: 'copy', bytes_total: 72 * MB + 5 }),
+    ]);
+    expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^dim_mover_active_steps 1$/m);
+  } finally {
+    health.close();
+  }
 
   const r = await h.request('POST', `/jobs/${job.job_id}/cancel`, { reason: 'changed my mind' });
   expect(r.status).toBe(202);
