@@ -28,6 +28,7 @@ describe('loadConfig', () => {
       DIM_LOG_LEVEL: 'debug',
       TEMPORAL_ADDRESS: 'temporal.internal:7233',
       TEMPORAL_NAMESPACE: 'dim',
+      TEMPORAL_UI_URL: 'https://temporal-ui.internal/',
       DIM_TASK_QUEUE: 'q',
       DIM_TEMPORAL_PORT: '17233',
       DIM_TEMPORAL_UI_PORT: '18233',
@@ -40,8 +41,16 @@ describe('loadConfig', () => {
     expect(c.logLevel).toBe('debug');
     expect(c.temporal.address).toBe('temporal.internal:7233');
     expect(c.temporal.namespace).toBe('dim');
+    expect(c.temporal.uiUrl).toBe('https://temporal-ui.internal');
     expect(c.temporal.devServer).toMatchObject({ port: 17233, uiPort: 18233 });
     expect(c.kafka).toEqual({ brokers: ['k1:9092', 'k2:9092'], clientId: 'dim' });
+  });
+
+  it("links jobs to the dev server's Web UI, and to none for an external Temporal", () => {
+    expect(loadConfig({ DIM_TEMPORAL_UI_PORT: '18233' }).temporal.uiUrl).toBe(
+      'http://127.0.0.1:18233',
+    );
+    expect(loadConfig({ TEMPORAL_ADDRESS: 't:7233' }).temporal.uiUrl).toBeUndefined();
   });
 
   it('treats empty values as unset', () => {
@@ -60,6 +69,7 @@ describe('loadConfig', () => {
     ['DIM_TEMPORAL_UI_PORT', 'x', /DIM_TEMPORAL_UI_PORT must be a number/],
     ['DIM_LOG_LEVEL', 'loud', /DIM_LOG_LEVEL .*debug.*info.*warn.*error/],
     ['TEMPORAL_ADDRESS', 'http://temporal', /TEMPORAL_ADDRESS must be host:port/],
+    ['TEMPORAL_UI_URL', 'temporal-ui:8080', /TEMPORAL_UI_URL must be an http\(s\) URL/],
     ['KAFKA_BROKERS', 'k1:9092,broker', /KAFKA_BROKERS must be host:port/],
     ['KAFKA_BROKERS', ' , ', /KAFKA_BROKERS must list at least one value/],
     ['DIM_API_KEYS', 'ops:root:0123456789abcdef', /DIM_API_KEYS must list name:role:secret/],

@@ -46,6 +46,9 @@ export const EnvSchema = z
     DIM_LOG_LEVEL: logLevel.default('info'),
     TEMPORAL_ADDRESS: hostPort.optional(),
     TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    TEMPORAL_UI_URL: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://temporal-ui:8080' })
+      .optional(),
     DIM_TASK_QUEUE: z.string().min(1).default('dim-migrations'),
     DIM_TEMPORAL_BIN: z.string().min(1).optional(),
     DIM_TEMPORAL_PORT: port.default(7233),
@@ -109,6 +112,8 @@ export interface Config {
     /** Set when dim talks to an existing Temporal (TEMPORAL_ADDRESS); else dim starts a dev server. */
     address: string | undefined;
     namespace: string;
+    /** The Temporal Web UI that jobs link to: TEMPORAL_UI_URL, else the dev server's own. */
+    uiUrl: string | undefined;
     devServer: { bin: string | undefined; port: number; uiPort: number; dbFile: string };
   };
   kafka: { brokers: string[]; clientId: string } | undefined;
@@ -196,6 +201,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,
+      uiUrl:
+        e.TEMPORAL_UI_URL?.replace(/\/+$/, '') ??
+        (e.TEMPORAL_ADDRESS ? undefined : `http://127.0.0.1:${e.DIM_TEMPORAL_UI_PORT}`),
       devServer: {
         bin: e.DIM_TEMPORAL_BIN,
         port: e.DIM_TEMPORAL_PORT,

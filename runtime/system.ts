@@ -156,11 +156,7 @@ export async function startSystem(
           client,
           namespace: config.temporal.namespace,
           taskQueue: config.worker.taskQueue,
-          uiUrl:
-            temporalUiUrl ??
-            (config.temporal.address
-              ? undefined
-              : `http://127.0.0.1:${config.temporal.devServer.uiPort}`),
+          uiUrl: temporalUiUrl ?? config.temporal.uiUrl,
         },
         health: {
           events: () => events.health(),
