@@ -1,4 +1,4 @@
-import { startDim, type DimProcess } from '../support/dim-process';
+import { freePort, startDim, type DimProcess } from '../support/dim-process';
 import {
   actualSums,
   BROKERS,
@@ -157,6 +157,64 @@ describe('telemetry through Kafka', () => {
       await producer.disconnect();
     }
   }, 300_000);
+
+  it('loses no accepted event when the API is killed with -9 mid-ingestion', async () => {
+    const p = prefix('api-crash');
+    await createTopic(kafka, `${p}access_events`);
+    stack = await startStack({ prefix: p, kafka: true, bridge: false });
+    const s = stack;
+    const port = await freePort();
+    const env = {
+      DIM_DATA_DIR: s.dataDir,
+      DIM_API_PORT: String(port),
+      KAFKA_BROKERS: BROKERS.join(','),
+      DIM_TOPIC_PREFIX: p,
+      DIM_BRIDGE_GROUP: `${p}bridge`,
+      DIM_LOG_LEVEL: 'warn',
+      TEMPORAL_ADDRESS: '127.0.0.1:7233',
+    };
+    const api = await startDim('api', env);
+    const url = `http://127.0.0.1:${port}`;
+    const ts = Date.now() - 60_000;
+    const batch = 1000;
+    let next = 0;
+    let accepted = 0;
+    let unanswered = 0; // batches whose answer died with the process
+    const client = async () => {
+      for (;;) {
+        const from = next;
+        next += batch;
+        const events = Array.from({ length: batch }, (_, j) => eventAt(from + j, s.ids, ts));
+        try {
+          const res = await post(`${url}/access-events`, events);
+          if (res.status !== 202) throw new Error(`unexpected ${res.status}: ${res.text}`);
+          accepted += batch;
+        } catch (err) {
+          if ((err as Error).message.startsWith('unexpected')) throw err;
+          unanswered++;
+          return; // the API is gone
+        }
+      }
+    };
+    const clients = [client(), client(), client(), client()];
+    await waitFor('20,000 accepted', () => accepted >= 20_000, 60_000, 5);
+    api.child.kill('SIGKILL');
+    await Promise.all(clients);
+    await api.exited;
+    // A 202 meant Kafka acknowledged the batch (or the outbox held it): a bridge counts it.
+    const bridge = await startDim('bridge', env);
+    try {
+      await waitFor('accepted events counted', () => counted(s.store).totals >= accepted, 90_000);
+      await new Promise((r) => setTimeout(r, 1500));
+      const total = counted(s.store).totals;
+      expect(total).toBeGreaterThanOrEqual(accepted);
+      // An unanswered batch may have landed in part (one produce request spans partitions).
+      expect(total).toBeLessThanOrEqual(accepted + unanswered * batch);
+      expect(counted(s.store).buckets).toBe(total);
+    } finally {
+      bridge.child.kill('SIGKILL');
+    }
+  }, 240_000);
 
   it('counts a message re-sent after an ambiguous failure once (ids survive the outbox)', async () => {
     const p = prefix('resend');
