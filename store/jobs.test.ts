@@ -1,0 +1,156 @@
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { tempDir } from '../test/support/dim-process';
+import { insertDataset } from './datasets';
+import { openDatabase, type OpenedDb } from './db';
+import { insertJobOnce, putManifestRows, switchDataset, type ManifestRow } from './jobs';
+
+/**
+ * The switch (invariants 1 and 2) on a real SQLite file: it refuses while any object is
+ * unverified, it is one transaction (a failure half-way leaves no trace), a reader on
+ * another connection sees the old location or the new one with matching replicas, never a
+ * mix, and running it again is a no-op.
+ */
+describe('switchDataset', () => {
+  let store: OpenedDb;
+  let file: string;
+  let datasetId: number;
+  const SRC = 'file:///shared_storage/src';
+  const DST = 'file:///shared_storage/dst';
+  const JOB = 'job-1';
+  const row = (key: string, state: ManifestRow['state']): ManifestRow => ({
+    key,
+    size: 10,
+    sha256: state === 'pending' ? null : 'ab'.repeat(32),
+    state,
+  });
+
+  beforeEach(async () => {
+    file = path.join(tempDir('switch'), 'dim.db');
+    store = await openDatabase(file);
+    const ds = await insertDataset(store.db, {
+      name: 'ds',
+      path_uri: SRC,
+      current_tier: 'hot',
+      latency_slo_ms: null,
+      size_bytes: 20,
+      object_count: 2,
+      owner: null,
+      policy: null,
+      version: 1,
+      last_access_ts: null,
+      tier_since: 0,
+      created_at: 0,
+      updated_at: 0,
+    });
+    datasetId = ds.id;
+    await insertJobOnce(store.db, {
+      job_id: JOB,
+      job_key: 'key-1',
+      dataset_id: ds.id,
+      source_uri: SRC,
+      dest_uri: DST,
+      dest_storage_class: 'standard',
+      target_tier: 'cold',
+      status: 'switching',
+      workflow_id: 'migration-key-1',
+      requested_by: 'test',
+      require_approval: 0,
+      retire_source: 0,
+      bytes_done: 0,
+      bytes_total: 20,
+      objects_done: 0,
+      objects_total: 2,
+      error: null,
+      run_id: null,
+      recommendation_id: null,
+      submitted_at: 0,
+      updated_at: 0,
+    });
+  });
+  afterEach(async () => {
+    await store.close();
+  });
+
+  /** What a reader on its own connection sees: the dataset row and the primary replica. */
+  function readerView(reader: SQLite.Database) {
+    const snapshot = reader.transaction(() => ({
+      ds: reader
+        .prepare('select path_uri, current_tier, version from datasets where id = ?')
+        .get(datasetId) as { path_uri: string; current_tier: string; version: number },
+      primary: reader
+        .prepare("select uri from replicas where dataset_id = ? and role = 'primary'")
+        .all(datasetId) as { uri: string }[],
+    }));
+    return snapshot();
+  }
+
+  it('refuses while any object is unverified (the source stays primary)', async () => {
+    await putManifestRows(store.db, JOB, [row('a', 'verified'), row('b', 'copied')]);
+    expect(await switchDataset(store.db, JOB)).toEqual({ kind: 'not_verified', unverified: 1 });
+    const reader = new SQLite(file, { readonly: true });
+    try {
+      expect(readerView(reader)).toEqual({
+        ds: { path_uri: SRC, current_tier: 'hot', version: 1 },
+        primary: [],
+      });
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('is one transaction: a failure half-way leaves the dataset and replicas as they were', async () => {
+    await putManifestRows(store.db, JOB, [row('a', 'verified'), row('b', 'verified')]);
+    // Fail the last statement of the switch (the destination's replica row).
+    store.sqlite.exec(`
+      create trigger fail_switch before insert on replicas when new.role = 'primary'
+      begin select raise(abort, 'injected failure'); end`);
+    await expect(switchDataset(store.db, JOB)).rejects.toThrow(/injected failure/);
+    const reader = new SQLite(file, { readonly: true });
+    try {
+      expect(readerView(reader)).toEqual({
+        ds: { path_uri: SRC, current_tier: 'hot', version: 1 },
+        primary: [],
+      });
+      expect(reader.prepare('select count(*) as n from replicas').get()).toEqual({ n: 0 });
+    } finally {
+      reader.close();
+    }
+
+    store.sqlite.exec('drop trigger fail_switch');
+    const done = await switchDataset(store.db, JOB);
+    expect(done).toMatchObject({ kind: 'switched', version: 2, objects: 2, bytes: 20 });
+    const again = await switchDataset(store.db, JOB);
+    expect(again).toMatchObject({ kind: 'already', version: 2 });
+  });
+
+  it('a reader sees the old location or the new one, never a mix', async () => {
+    await putManifestRows(store.db, JOB, [row('a', 'verified'), row('b', 'verified')]);
+    const reader = new SQLite(file, { readonly: true });
+    const seen = new Set<string>();
+    let switching = true;
+    const watch = async () => {
+      while (switching) {
+        const v = readerView(reader);
+        seen.add(JSON.stringify(v));
+        await new Promise((r) => setImmediate(r));
+      }
+    };
+    try {
+      const watching = watch();
+      await switchDataset(store.db, JOB);
+      switching = false;
+      await watching;
+      seen.add(JSON.stringify(readerView(reader)));
+    } finally {
+      reader.close();
+    }
+    const old = { ds: { path_uri: SRC, current_tier: 'hot', version: 1 }, primary: [] };
+    const now = {
+      ds: { path_uri: DST, current_tier: 'cold', version: 2 },
+      primary: [{ uri: DST }],
+    };
+    for (const v of seen) expect([old, now]).toContainEqual(JSON.parse(v));
+    expect(seen).toContain(JSON.stringify(now));
+  });
+});
