@@ -1,7 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import { parseStorageUri } from '../storage/uri';
 import { deleteManifest, getJob, isSwitched, loadManifest, markSourceRetired } from '../store/jobs';
-import { pool } from './copy';
+import { discardUnfinishedWrites, pool } from './copy';
 import { MoverErrors } from './failures';
 import { partPaths, sweepFileDestination } from './file-parts';
 import type { MoverEnv } from './mover-env';
@@ -33,6 +33,7 @@ export async function cleanupDestination(
     if (deleted % 100 === 0) progress(deleted);
   });
   if (isFile) await sweepFileDestination(env.fileRoots!, input.destUri, { removeEmptyRoot: true });
+  await discardUnfinishedWrites(env, input.destUri, rows);
   await deleteManifest(env.db, input.jobId);
   progress(deleted);
   return { deleted };

@@ -391,6 +391,30 @@ async function streamObject(
   }
 }
 
+/**
+ * Removes what interrupted writes of a job's objects left at the destination, hidden from
+ * listings (S3: multipart uploads of a worker killed mid-upload). Once the copy has ended:
+ * before the switch, and when undoing a job. A failure is logged, not fatal: the copied data
+ * is whole either way, and the leftovers are only garbage.
+ */
+export async function discardUnfinishedWrites(
+  env: MoverEnv,
+  destUri: string,
+  rows: readonly { key: string; size: number }[],
+): Promise<void> {
+  const dst = env.storage.driverFor(destUri);
+  if (!dst.discardUnfinishedWrites || rows.length === 0) return;
+  try {
+    const n = await dst.discardUnfinishedWrites(destUri, rows);
+    if (n > 0) env.log.info('discarded unfinished uploads', { destUri, uploads: n });
+  } catch (err) {
+    env.log.warn('could not discard unfinished uploads at the destination', {
+      destUri,
+      err: err instanceof Error ? err.message : String(err),
+    });
+  }
+}
+
 /** An empty listing: an empty dataset, or a source that is not there. */
 async function checkEmptySource(env: MoverEnv, input: CopyInput): Promise<void> {
   const loc = parseStorageUri(input.sourceUri);

@@ -4,7 +4,7 @@ import { promises as fsp } from 'node:fs';
 import type { ObjectInfo } from '../storage/driver';
 import { objectUri, parseStorageUri, resolveFileUri } from '../storage/uri';
 import { loadManifest, type ManifestRow } from '../store/jobs';
-import { ManifestWriter, pool } from './copy';
+import { discardUnfinishedWrites, ManifestWriter, pool } from './copy';
 import { MoverErrors } from './failures';
 import { readerOf, sweepFileDestination } from './file-parts';
 import { pipeHash, ShortReadError } from './pipe';
@@ -189,5 +189,6 @@ export async function verifyDataset(
   if (parseStorageUri(destUri).scheme === 'file' && env.fileRoots) {
     await sweepFileDestination(env.fileRoots, destUri, { removeEmptyRoot: false });
   }
+  await discardUnfinishedWrites(env, destUri, rows);
   return { objects: rows.length, bytes: p.bytes_total, reread };
 }

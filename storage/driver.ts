@@ -54,6 +54,17 @@ export interface StorageDriver {
     dstKey: string,
     opts?: WriteOptions,
   ): Promise<ObjectInfo | undefined>;
+  /**
+   * Optional: removes what interrupted writes of these objects may have left on the server,
+   * invisible to list() but kept (and billed): S3's unfinished multipart uploads, after a
+   * worker was killed mid-upload. Never touches a complete object. Call it only when no write
+   * of these keys is still running (it would make that write fail). Resolves the number of
+   * leftovers removed.
+   */
+  discardUnfinishedWrites?(
+    rootUri: string,
+    objects: readonly { key: string; size: number }[],
+  ): Promise<number>;
   /** Optional: releases connections; the driver is not used afterwards. */
   close?(): Promise<void>;
 }

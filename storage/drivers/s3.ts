@@ -1,9 +1,11 @@
 import {
+  AbortMultipartUploadCommand,
   CopyObjectCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   S3Client,
   type HeadObjectCommandOutput,
@@ -456,6 +458,66 @@ export class S3Driver implements StorageDriver {
       storageClass: storageClass ?? 'STANDARD',
       ...(checksum ? { checksum } : {}),
     };
+  }
+
+  /**
+   * Aborts the unfinished multipart uploads of these objects (left by a worker killed
+   * mid-upload; an upload that fails in-process aborts its own). Only objects larger than one
+   * part can have one. Each key is looked up by its exact name: MinIO filters uploads by an
+   * exact key only, not by a prefix, and a whole-bucket listing could be huge.
+   */
+  async discardUnfinishedWrites(
+    rootUri: string,
+    objects: readonly { key: string; size: number }[],
+  ): Promise<number> {
+    const loc = this.loc(rootUri);
+    const names = objects.filter((o) => o.size > this.partSize).map((o) => objectName(loc, o.key));
+    let aborted = 0;
+    let next = 0;
+    const lane = async () => {
+      while (next < names.length) {
+        const name = names[next++]!;
+        const ctx = { uri: `s3://${loc.bucket}/${name}`, bucket: loc.bucket };
+        let keyMarker: string | undefined;
+        let uploadIdMarker: string | undefined;
+        for (;;) {
+          const page = await this.call(
+            () =>
+              this.client.send(
+                new ListMultipartUploadsCommand({
+                  Bucket: loc.bucket,
+                  Prefix: name,
+                  KeyMarker: keyMarker,
+                  UploadIdMarker: uploadIdMarker,
+                }),
+              ),
+            ctx,
+          );
+          for (const u of page.Uploads ?? []) {
+            if (u.Key !== name || !u.UploadId) continue; // AWS: also longer keys with this prefix
+            const uploadId = u.UploadId;
+            try {
+              await this.client.send(
+                new AbortMultipartUploadCommand({
+                  Bucket: loc.bucket,
+                  Key: name,
+                  UploadId: uploadId,
+                }),
+              );
+              aborted++;
+            } catch (err) {
+              if (errName(err) !== 'NoSuchUpload' && statusOf(err) !== 404)
+                throw mapS3Error(err, ctx);
+            }
+          }
+          if (!page.IsTruncated) break;
+          keyMarker = page.NextKeyMarker;
+          uploadIdMarker = page.NextUploadIdMarker;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(8, names.length) }, lane));
+    return aborted;
   }
 
   // -------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ interface ChildOptions {
   fileRoots: string[];
   bundleFile: string;
   tuning?: MoverTuning;
+  /** S3 and GCS endpoints; credentials come from the SDKs' standard chains (AWS_* variables). */
+  endpoints?: { s3?: string; gcs?: string };
 }
 
 async function main() {
@@ -28,8 +30,8 @@ async function main() {
   const storage = createStorage(
     {
       fileRoots: o.fileRoots,
-      s3: { endpoint: undefined, region: 'us-east-1' },
-      gcs: { endpoint: undefined, projectId: undefined },
+      s3: { endpoint: o.endpoints?.s3, region: 'us-east-1' },
+      gcs: { endpoint: o.endpoints?.gcs, projectId: undefined },
     },
     { file: { fsync: o.tuning?.fsync ?? false } },
   );

@@ -19,7 +19,7 @@ import { LocalLogSink } from '../../events/local-log';
 import type { EventSink, Message, Topic } from '../../events/sink';
 import { silentLogger } from '../../runtime/log';
 import { resolveTemporalBinary } from '../../runtime/temporal-dev';
-import { createStorage, type Storage } from '../../storage';
+import { createStorage, type Storage, type StorageOverrides } from '../../storage';
 import { checkLocation } from '../../storage/location';
 import { openDatabase, type OpenedDb } from '../../store/db';
 import type { MigrationJob } from '../../store/schema';
@@ -97,6 +97,10 @@ export async function startHarness(opts: {
   address?: string;
   /** Run a worker in this process (default); fault tests run theirs as child processes. */
   worker?: boolean;
+  /** S3 and GCS endpoints (MinIO, fake-gcs-server); the clouds themselves when unset. */
+  endpoints?: { s3?: string; gcs?: string };
+  /** Driver options beyond the configuration, e.g. MinIO's credentials. */
+  storageOverrides?: StorageOverrides;
 }): Promise<Harness> {
   const address = opts.address ?? TEMPORAL_ADDRESS;
   const dir = tempDir(opts.name);
@@ -105,10 +109,13 @@ export async function startHarness(opts: {
   const store = await openDatabase(path.join(dir, 'dim.db'));
   const storageConfig = {
     fileRoots: [root],
-    s3: { endpoint: undefined, region: 'us-east-1' },
-    gcs: { endpoint: undefined, projectId: undefined },
+    s3: { endpoint: opts.endpoints?.s3, region: 'us-east-1' },
+    gcs: { endpoint: opts.endpoints?.gcs, projectId: undefined },
   };
-  const storage = createStorage(storageConfig, { file: { fsync: false } });
+  const storage = createStorage(storageConfig, {
+    ...opts.storageOverrides,
+    file: { fsync: false, ...opts.storageOverrides?.file },
+  });
   const sink = new HookedSink(
     new LocalLogSink({ sqlite: store.sqlite, topicPrefix: '', bufferMax: 1_000_000 }),
   );
