@@ -5,6 +5,10 @@ const { existsSync } = require('node:fs');
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 
+// The AWS SDK warns on every run that its releases after January 2027 will need Node 22;
+// that is news for dim's dependency updates, not for operators (dim supports Node 20).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const root = path.resolve(__dirname, '..');
 const entry = path.join(root, 'dist', 'cli', 'main.js');
 if (!existsSync(entry)) {

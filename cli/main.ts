@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { createLogger } from '../runtime/log';
 import { startSystem, type Parts } from '../runtime/system';
+import { storageCommand } from './commands/storage';
 import { version } from '../package.json';
 
 const HELP = `dim ${version} — Data in Motion: decides where each dataset should live and moves it there safely.
@@ -16,6 +17,12 @@ Run dim:
   worker      only the migration worker (health and metrics on :8090)
   bridge      only the Kafka bridge: access events (Kafka, or the local log without
               KAFKA_BROKERS) → usage aggregates; relays events buffered while Kafka was down
+
+Storage:
+  storage check URI [--class NAME]... [--json]
+              can dim use this file://, s3:// or gs:// location? endpoint, credentials,
+              bucket, list/write/read/delete of a probe object, storage classes
+              (dim storage --help)
 
 Options:
   --json      print machine-readable lines on stdout instead of the human summary
@@ -91,6 +98,22 @@ async function run(command: string, json: boolean, config: Config): Promise<void
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // `dim storage ...` parses its own options (cli/commands/storage.ts).
+  const first = argv.findIndex((a) => !a.startsWith('-'));
+  if (argv[first] === 'storage') {
+    let config: Config;
+    try {
+      config = loadConfig(process.env);
+    } catch (err) {
+      if (err instanceof ConfigError) fail(err.message, 2);
+      throw err;
+    }
+    const code = await storageCommand([...argv.slice(0, first), ...argv.slice(first + 1)], config, {
+      out: (t) => process.stdout.write(t),
+      err: (t) => process.stderr.write(t),
+    });
+    process.exit(code);
+  }
   let parsed;
   try {
     parsed = parseArgs({
