@@ -11,6 +11,8 @@ import { insertJobOnce, putManifestRows, switchDataset, type ManifestRow } from 
  * another connection sees the old location or the new one with matching replicas, never a
  * mix, and running it again is a no-op.
  */
+jest.setTimeout(30_000); // a shared, loaded machine: the default 5 s is too tight for file I/O
+
 describe('switchDataset', () => {
   let store: OpenedDb;
   let file: string;
