@@ -1,8 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { createLogger } from '../runtime/log';
-import { startSystem, type Parts } from '../runtime/system';
-import { storageCommand } from './commands/storage';
+import type { Parts } from '../runtime/system';
 import { version } from '../package.json';
 
 const HELP = `dim ${version} — Data in Motion: decides where each dataset should live and moves it there safely.
@@ -53,6 +52,9 @@ function fail(message: string, code = 1): never {
 async function run(command: string, json: boolean, config: Config): Promise<void> {
   const log = createLogger(config.logLevel, { proc: `dim ${command}` });
   const parts = commands[command]!;
+  // Loaded here, not at the top: --help, --version and bad input answer without loading
+  // Temporal, Express and the cloud SDKs (about two seconds).
+  const { startSystem } = await import('../runtime/system');
   const system = await startSystem(config, parts, log, process.env.PATH);
   const summary = {
     event: 'ready',
@@ -108,6 +110,7 @@ export async function main(argv: string[]): Promise<void> {
       if (err instanceof ConfigError) fail(err.message, 2);
       throw err;
     }
+    const { storageCommand } = await import('./commands/storage');
     const code = await storageCommand([...argv.slice(0, first), ...argv.slice(first + 1)], config, {
       out: (t) => process.stdout.write(t),
       err: (t) => process.stderr.write(t),
