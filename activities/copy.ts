@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { promises as fsp } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type { ObjectInfo, StorageDriver } from '../storage/driver';
 import { objectUri, parseStorageUri, resolveFileUri } from '../storage/uri';
 import { getDataset } from '../store/datasets';
@@ -254,6 +254,28 @@ export async function copyDataset(
         }
         inFlight.delete(o.key);
         result = r;
+      } else if (dst.writeResumable && o.size >= minResumable) {
+        // A cloud destination that can resume (S3 multipart): parts survive a killed worker.
+        await bigLanes.acquire();
+        try {
+          result = await resumableDriverCopy(src, dst, input, o, {
+            cursor: cursors.get(o.key),
+            throttle,
+            signal: ctl.signal,
+            onBytes,
+            onResumed: (n) => {
+              cp.bytes_done += n;
+              cp.bytes_resumed += n;
+            },
+            onCheckpoint: (c) => {
+              inFlight.set(o.key, c);
+              report();
+            },
+          });
+        } finally {
+          bigLanes.release();
+        }
+        inFlight.delete(o.key);
       } else {
         result = await streamObject(src, dst, input, o, throttle, ctl.signal, onBytes);
       }
@@ -327,6 +349,92 @@ async function copySmall(
   if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
   await dst.writeAll(o.key, data, false);
   return { sha256, size: data.length };
+}
+
+/**
+ * One large object through SHA-256 into a destination whose driver writes resumably: the
+ * checkpoint carries the driver's token, and a later attempt passes it back. Bytes the earlier
+ * attempt stored are read again (for the hash and the driver's check) but not sent or paced.
+ */
+async function resumableDriverCopy(
+  src: StorageDriver,
+  dst: StorageDriver,
+  input: CopyInput,
+  o: ObjectInfo,
+  opts: {
+    cursor: PartCursor | undefined;
+    throttle: Throttle | undefined;
+    signal: AbortSignal;
+    onBytes: (n: number) => void;
+    onResumed: (n: number) => void;
+    onCheckpoint: (c: PartCursor) => void;
+  },
+): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let seen = 0;
+  const uri = objectUri(input.sourceUri, o.key);
+  const info = await dst.writeResumable!(input.destUri, o.key, {
+    size: o.size,
+    storageClass: input.storageClass,
+    ...(opts.cursor?.upload ? { resumeToken: opts.cursor.upload } : {}),
+    signal: opts.signal,
+    openSource: async (start) => {
+      try {
+        const body = await src.read(input.sourceUri, o.key, {
+          start,
+          end: Math.max(start, o.size - 1),
+        });
+        return exactLength(body, o.size - start, uri);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'not_found') {
+          throw MoverErrors.sourceChanged(uri, 'it was deleted');
+        }
+        throw err;
+      }
+    },
+    observe: async (chunk, resumed) => {
+      hash.update(chunk);
+      seen += chunk.length;
+      if (resumed) {
+        opts.onResumed(chunk.length);
+        return;
+      }
+      if (opts.throttle) await opts.throttle.take(chunk.length, opts.signal);
+      opts.onBytes(chunk.length);
+    },
+    onCheckpoint: (token, offset) =>
+      opts.onCheckpoint({ key: o.key, offset, sha256: '', upload: token }),
+  });
+  if (seen !== o.size || info.size !== o.size) {
+    throw MoverErrors.sourceChanged(
+      uri,
+      `${seen} bytes were read, the listing said ${o.size}, the destination holds ${info.size}`,
+    );
+  }
+  return { sha256: hash.digest('hex'), size: o.size };
+}
+
+/** `body`, failing with source_changed (retryable) unless it yields exactly `expected` bytes. */
+function exactLength(body: Readable, expected: number, uri: string): Readable {
+  let got = 0;
+  const check = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      got += chunk.length;
+      if (got > expected)
+        return cb(
+          MoverErrors.sourceChanged(uri, `it holds more than the ${expected} bytes listed`),
+        );
+      cb(null, chunk);
+    },
+    flush(cb) {
+      if (got < expected)
+        return cb(MoverErrors.sourceChanged(uri, `it ended after ${got} of ${expected} bytes`));
+      cb();
+    },
+  });
+  body.once('error', (err) => check.destroy(err));
+  check.once('close', () => body.destroy());
+  return body.pipe(check);
 }
 
 /** One object through SHA-256 into the destination (whole, via the driver's atomic write). */

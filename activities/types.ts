@@ -15,7 +15,10 @@ export interface CopyInput {
 export interface PartCursor {
   key: string;
   offset: number;
+  /** SHA-256 of the first `offset` bytes (file:// part files); '' for a driver's resumable write. */
   sha256: string;
+  /** The resume token of a driver's resumable write (S3: the multipart UploadId). */
+  upload?: string;
 }
 
 /** The copy's heartbeat details: progress, and the cursor a retry resumes from. */

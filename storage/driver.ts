@@ -24,6 +24,26 @@ export interface WriteOptions {
   size?: number;
 }
 
+/** A write that survives the writer's death: a later call continues it (see writeResumable). */
+export interface ResumableWrite {
+  /** The object's size (from the source listing). */
+  size: number;
+  storageClass?: string;
+  /** The token an interrupted write of this object reported through onCheckpoint. */
+  resumeToken?: string;
+  /** Opens the source at byte `start`, to its end. */
+  openSource(start: number): Promise<Readable>;
+  /**
+   * Sees every byte of the object, in order, once per call, before it is stored (the caller
+   * hashes and paces here): `resumed` marks bytes an earlier write had stored already, which
+   * were read again only to check them against what the server holds.
+   */
+  observe(chunk: Buffer, resumed: boolean): void | Promise<void>;
+  /** Bytes [0, offset) are stored durably and can be resumed from with `token`. */
+  onCheckpoint(token: string, offset: number): void;
+  signal: AbortSignal;
+}
+
 export interface StorageDriver {
   /** The URI scheme this driver serves: 'file', 's3', 'gs'. */
   readonly scheme: string;
@@ -54,6 +74,13 @@ export interface StorageDriver {
     dstKey: string,
     opts?: WriteOptions,
   ): Promise<ObjectInfo | undefined>;
+  /**
+   * Optional: writes a large object in parts that outlive the writer (S3 multipart upload),
+   * reporting checkpoints; given the token of an interrupted write, keeps the parts whose
+   * content still matches the source (compared by checksum, the source read again) and
+   * uploads the rest. Like write(), the object appears only complete.
+   */
+  writeResumable?(rootUri: string, key: string, w: ResumableWrite): Promise<ObjectInfo>;
   /**
    * Optional: removes what interrupted writes of these objects may have left on the server,
    * invisible to list() but kept (and billed): S3's unfinished multipart uploads, after a

@@ -1,13 +1,18 @@
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   S3Client,
+  UploadPartCommand,
+  type CompletedPart,
   type HeadObjectCommandOutput,
   type S3ClientConfig,
   type _Object,
@@ -15,9 +20,9 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable, pipeline } from 'node:stream';
 import { StorageError, StorageErrors } from '../../errors';
-import { AwsCrc32c, Crc32cStream, base64ToHex } from '../checksum';
+import { AwsCrc32c, Crc32c, Crc32cStream, base64ToHex } from '../checksum';
 import { normalizeS3StorageClass, type S3StorageClass } from '../classes';
-import type { ObjectInfo, StorageDriver, WriteOptions } from '../driver';
+import type { ObjectInfo, ResumableWrite, StorageDriver, WriteOptions } from '../driver';
 import { checkRange, objectName, objectUri, parseStorageUri, type BucketLocation } from '../uri';
 
 /**
@@ -214,6 +219,17 @@ export class S3Driver implements StorageDriver {
       maxAttempts: opts.maxAttempts ?? 5,
       retryMode: 'adaptive',
     });
+    // Request bodies are not hashed into the signature (SigV4's UNSIGNED-PAYLOAD): the
+    // CRC32C checksum every upload request carries already protects them, and signing would
+    // cost a SHA-256 pass over every byte here and another on the server.
+    this.client.middlewareStack.add(
+      (next) => (args) => {
+        const req = args.request as { headers?: Record<string, string> };
+        if (req.headers) req.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+        return next(args);
+      },
+      { step: 'build', name: 'dimUnsignedPayload' },
+    );
     this.partSize = Math.max(MIN_PART, opts.partSize ?? 8 * MiB);
     this.queueSize = Math.max(1, opts.queueSize ?? 4);
     this.pageSize = Math.min(1000, Math.max(1, opts.listPageSize ?? 1000));
@@ -352,11 +368,7 @@ export class S3Driver implements StorageDriver {
     const ctx = { uri, bucket: loc.bucket };
     const hasher = new Crc32cStream();
     pipeline(body, hasher, () => undefined); // errors reach the upload through `hasher`
-    // Keep within S3's 10,000 parts when the size is known.
-    const partSize =
-      opts?.size !== undefined
-        ? Math.max(this.partSize, Math.ceil(opts.size / MAX_PARTS / MiB) * MiB)
-        : this.partSize;
+    const partSize = this.partSizeFor(opts?.size);
     const upload = new Upload({
       client: this.client,
       partSize,
@@ -458,6 +470,199 @@ export class S3Driver implements StorageDriver {
       storageClass: storageClass ?? 'STANDARD',
       ...(checksum ? { checksum } : {}),
     };
+  }
+
+  /** The part size for an object: the configured one, larger if needed to stay within 10,000 parts. */
+  private partSizeFor(size: number | undefined): number {
+    return size !== undefined
+      ? Math.max(this.partSize, Math.ceil(size / MAX_PARTS / MiB) * MiB)
+      : this.partSize;
+  }
+
+  /**
+   * A multipart upload that outlives the worker: the UploadId is the resume token, and each
+   * finished run of parts a checkpoint. A later call with the token lists the parts the server
+   * holds, reads the source again from the start, keeps each part whose size and CRC32C match
+   * (the bytes are only hashed by the caller, not sent), and uploads the others, `queueSize`
+   * at once. The object is completed with its full-object CRC32C, which S3 checks against the
+   * parts. On failure the upload is left for the next attempt; discardUnfinishedWrites() (or
+   * the bucket's lifecycle rule) removes what is never resumed.
+   */
+  async writeResumable(rootUri: string, key: string, w: ResumableWrite): Promise<ObjectInfo> {
+    const loc = this.loc(rootUri);
+    const name = objectName(loc, key);
+    const uri = objectUri(rootUri, key);
+    const ctx = { uri, bucket: loc.bucket };
+    const storageClass = w.storageClass ? normalizeS3StorageClass(w.storageClass) : undefined;
+    const partSize = this.partSizeFor(w.size);
+    const parts = Math.max(1, Math.ceil(w.size / partSize));
+
+    // 1. The parts an interrupted write left, or a new upload.
+    const stored = new Map<number, { etag: string; crc: string; size: number }>();
+    let uploadId = w.resumeToken;
+    if (uploadId !== undefined) {
+      try {
+        await this.listParts(loc.bucket, name, uploadId, stored);
+      } catch (err) {
+        if (errName(err) !== 'NoSuchUpload' && statusOf(err) !== 404) throw mapS3Error(err, ctx);
+        uploadId = undefined; // completed, aborted or expired meanwhile: start again
+        stored.clear();
+      }
+    }
+    if (uploadId === undefined) {
+      const created = await this.call(
+        () =>
+          this.client.send(
+            new CreateMultipartUploadCommand({
+              Bucket: loc.bucket,
+              Key: name,
+              ContentType: 'application/octet-stream',
+              ChecksumAlgorithm: 'CRC32C',
+              ChecksumType: 'FULL_OBJECT',
+              ...(storageClass ? { StorageClass: storageClass } : {}),
+            }),
+          ),
+        ctx,
+      );
+      if (!created.UploadId)
+        throw StorageErrors.unavailable(uri, 'CreateMultipartUpload returned no UploadId');
+      uploadId = created.UploadId;
+    }
+    const id = uploadId;
+    w.onCheckpoint(id, 0);
+
+    // 2. The source part by part: kept parts checked, the others uploaded.
+    const full = new Crc32c();
+    const done: CompletedPart[] = [];
+    const finished = new Array<boolean>(parts).fill(false);
+    let frontier = 0; // parts 1..frontier are stored
+    const markDone = (n: number) => {
+      finished[n - 1] = true;
+      const before = frontier;
+      while (frontier < parts && finished[frontier]) frontier++;
+      if (frontier > before) w.onCheckpoint(id, Math.min(w.size, frontier * partSize));
+    };
+    const inFlight = new Set<Promise<void>>();
+    let failure: Error | undefined;
+    const source = await w.openSource(0);
+    const onAbort = () =>
+      source.destroy(w.signal.reason instanceof Error ? w.signal.reason : new Error('aborted'));
+    w.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      let n = 0;
+      for await (const data of partsOf(source, partSize, w.size, uri)) {
+        n++;
+        const crc = new Crc32c();
+        crc.update(data);
+        const sum = crc.base64();
+        const prev = stored.get(n);
+        const keep = prev !== undefined && prev.size === data.length && prev.crc === sum;
+        await w.observe(data, keep);
+        full.update(data);
+        if (keep) {
+          done.push({ PartNumber: n, ETag: prev.etag, ChecksumCRC32C: sum });
+          markDone(n);
+          continue;
+        }
+        while (inFlight.size >= this.queueSize && failure === undefined)
+          await Promise.race(inFlight);
+        if (failure !== undefined) throw failure;
+        const partNumber = n;
+        const upload: Promise<void> = this.client
+          .send(
+            new UploadPartCommand({
+              Bucket: loc.bucket,
+              Key: name,
+              UploadId: id,
+              PartNumber: partNumber,
+              Body: data,
+              ContentLength: data.length,
+              ChecksumCRC32C: sum,
+            }),
+            { abortSignal: w.signal },
+          )
+          .then((r) => {
+            if (!r.ETag) throw new Error(`UploadPart ${partNumber} returned no ETag`);
+            done.push({ PartNumber: partNumber, ETag: r.ETag, ChecksumCRC32C: sum });
+            markDone(partNumber);
+          })
+          .catch((err: unknown) => {
+            const mapped = mapS3Error(err, ctx);
+            failure ??= mapped instanceof Error ? mapped : new Error(String(mapped));
+          })
+          .finally(() => inFlight.delete(upload));
+        inFlight.add(upload);
+      }
+      await Promise.all(inFlight);
+      if (failure !== undefined) throw failure;
+      // Stopped after the last part was read: the upload stays unfinished, for a later attempt.
+      if (w.signal.aborted) {
+        throw w.signal.reason instanceof Error ? w.signal.reason : new Error('aborted');
+      }
+    } catch (err) {
+      source.destroy();
+      await Promise.allSettled(inFlight);
+      throw err instanceof Error ? err : new Error(String(err));
+    } finally {
+      w.signal.removeEventListener('abort', onAbort);
+    }
+
+    // 3. Complete, with the full-object CRC32C S3 checks against the parts.
+    done.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    const local = full.base64();
+    const res = await this.call(
+      () =>
+        this.client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: loc.bucket,
+            Key: name,
+            UploadId: id,
+            MultipartUpload: { Parts: done },
+            ChecksumType: 'FULL_OBJECT',
+            ChecksumCRC32C: local,
+          }),
+        ),
+      ctx,
+    );
+    const stored32 = res.ChecksumCRC32C;
+    if (stored32 && !stored32.includes('-') && stored32 !== local) {
+      await this.delete(rootUri, key).catch(() => undefined);
+      throw StorageErrors.checksumMismatch(uri, base64ToHex(local), base64ToHex(stored32));
+    }
+    return {
+      key,
+      size: w.size,
+      storageClass: storageClass ?? 'STANDARD',
+      checksum: { algorithm: 'crc32c', value: base64ToHex(local) },
+    };
+  }
+
+  /** Every part of an unfinished upload, by number (throws NoSuchUpload when it is gone). */
+  private async listParts(
+    bucket: string,
+    name: string,
+    uploadId: string,
+    into: Map<number, { etag: string; crc: string; size: number }>,
+  ): Promise<void> {
+    let marker: string | undefined;
+    for (;;) {
+      const page = await this.client.send(
+        new ListPartsCommand({
+          Bucket: bucket,
+          Key: name,
+          UploadId: uploadId,
+          PartNumberMarker: marker,
+        }),
+      );
+      for (const p of page.Parts ?? []) {
+        // Without a part checksum the part cannot be checked: it is uploaded again.
+        if (p.PartNumber && p.ETag && p.ChecksumCRC32C && p.Size !== undefined) {
+          into.set(p.PartNumber, { etag: p.ETag, crc: p.ChecksumCRC32C, size: p.Size });
+        }
+      }
+      if (!page.IsTruncated || !page.NextPartNumberMarker) return;
+      marker = page.NextPartNumberMarker;
+    }
   }
 
   /**
@@ -563,4 +768,41 @@ export class S3Driver implements StorageDriver {
     }
     return StorageErrors.accessDenied(uri, 'HEAD was refused (403)');
   }
+}
+
+/**
+ * The source cut into parts of `partSize` bytes (the last one shorter): exactly `size` bytes,
+ * else a conflict (the source changed since it was listed).
+ */
+async function* partsOf(
+  source: AsyncIterable<Buffer>,
+  partSize: number,
+  size: number,
+  uri: string,
+): AsyncGenerator<Buffer> {
+  let read = 0;
+  let part = Buffer.allocUnsafe(Math.min(partSize, size));
+  let fill = 0;
+  for await (const chunk of source) {
+    let at = 0;
+    while (at < chunk.length) {
+      if (read >= size) {
+        throw StorageErrors.conflict(uri, `the source holds more than the ${size} bytes listed`);
+      }
+      const n = Math.min(chunk.length - at, part.length - fill);
+      chunk.copy(part, fill, at, at + n);
+      fill += n;
+      at += n;
+      read += n;
+      if (fill === part.length) {
+        yield part;
+        part = Buffer.allocUnsafe(Math.min(partSize, size - read));
+        fill = 0;
+      }
+    }
+  }
+  if (read !== size) {
+    throw StorageErrors.conflict(uri, `the source ended after ${read} of the ${size} bytes listed`);
+  }
+  if (size === 0) yield Buffer.alloc(0);
 }

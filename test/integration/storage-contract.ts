@@ -314,6 +314,87 @@ export function runDriverContract(
       expect((await rejection(d.copyWithin(root, 'nope', dst, 'z'))).code).toBe('not_found');
     });
 
+    it('resumes an interrupted write, keeping only the parts that still match (writeResumable)', async () => {
+      if (!d.writeResumable) return;
+      const part = opts.partSize ?? 5 * MiB;
+      const root = makeRootUri('resumable');
+      const data = randomBytes(3 * part + 1234);
+      const objects = [{ key: 'big', size: data.length }];
+      /** Source that yields its first `upTo` bytes and then stalls until destroyed. */
+      const stalling = (upTo: number) => {
+        let sent = false;
+        return new Readable({
+          read() {
+            if (!sent) this.push(data.subarray(0, upTo));
+            sent = true;
+          },
+        });
+      };
+      const interrupted = async (previous?: Buffer) => {
+        const ac = new AbortController();
+        let token = '';
+        let offset = 0;
+        const w = d.writeResumable!(root, 'big', {
+          size: data.length,
+          openSource: () => Promise.resolve(stalling(2 * part + 100)),
+          observe: () => undefined,
+          onCheckpoint: (t, o) => {
+            token = t;
+            offset = o;
+            if (o >= 2 * part) ac.abort(new Error('stopped'));
+          },
+          signal: ac.signal,
+        });
+        await expect(w).rejects.toThrow('stopped');
+        expect(offset).toBe(2 * part);
+        // Nothing new is visible: no object yet, or the previous one unchanged.
+        if (previous)
+          expect((await readAll(await d.read(root, 'big'))).equals(previous)).toBe(true);
+        else expect(await d.stat(root, 'big')).toBeUndefined();
+        return token;
+      };
+      const resume = async (source: Buffer, token: string) => {
+        const seen = { resumed: 0, fresh: 0 };
+        const hash = createHash('sha256');
+        const info = await d.writeResumable!(root, 'big', {
+          size: source.length,
+          resumeToken: token,
+          openSource: (start) => Promise.resolve(bodyOf(source.subarray(start))),
+          observe: (chunk, resumed) => {
+            hash.update(chunk);
+            seen[resumed ? 'resumed' : 'fresh'] += chunk.length;
+          },
+          onCheckpoint: () => undefined,
+          signal: new AbortController().signal,
+        });
+        expect(hash.digest('hex')).toBe(sha256(source));
+        expect(info).toMatchObject({ key: 'big', size: source.length });
+        if (opts.checksum)
+          expect(info.checksum).toEqual({ algorithm: 'crc32c', value: crc32cHex(source) });
+        expect((await readAll(await d.read(root, 'big'))).equals(source)).toBe(true);
+        return seen;
+      };
+
+      // The second part changed at the source meanwhile: only the first is kept.
+      const token = await interrupted();
+      const changed = Buffer.from(data);
+      changed[part + 10] = changed[part + 10]! ^ 0xff;
+      expect(await resume(changed, token)).toEqual({
+        resumed: part,
+        fresh: changed.length - part,
+      });
+      expect(await d.discardUnfinishedWrites?.(root, objects)).toBe(0); // completed, none left
+
+      // Interrupted, then discarded: resuming with the stale token starts over.
+      const stale = await interrupted(changed);
+      if (d.discardUnfinishedWrites) expect(await d.discardUnfinishedWrites(root, objects)).toBe(1);
+      expect(await resume(data, stale)).toEqual(
+        d.discardUnfinishedWrites
+          ? { resumed: 0, fresh: data.length }
+          : { resumed: 2 * part, fresh: data.length - 2 * part },
+      );
+    }, 60_000);
+
     if (opts.missingBucketUri) {
       const missing = opts.missingBucketUri;
       it('names a missing bucket on every operation', async () => {
