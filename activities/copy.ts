@@ -20,7 +20,8 @@ import type { CopyCheckpoint, CopyInput, CopyResult, PartCursor } from './types'
  *
  * Safe to run twice, and cheap the second time: objects whose manifest row says copied,
  * with a hash, and whose destination size matches, are skipped; a large object resumes
- * from its last verified chunk (file:// destinations, see file-parts.ts).
+ * from its last verified chunk (file:// destinations, see file-parts.ts) or keeps the parts
+ * an earlier attempt stored (drivers with writeResumable: S3 multipart uploads).
  */
 export interface CopyControl {
   signal: AbortSignal;

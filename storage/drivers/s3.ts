@@ -35,6 +35,9 @@ import { checkRange, objectName, objectUri, parseStorageUri, type BucketLocation
  *   multipart upload (lib-storage; memory bounded by about (queueSize + 2) × partSize), both
  *   with CRC32C checksums of type FULL_OBJECT: S3 validates every request, and the object
  *   keeps one CRC32C of its whole content, which is compared with the one computed here.
+ * - Large objects the mover copies go through writeResumable(): a multipart upload whose parts
+ *   outlive a killed worker; the next attempt keeps those that still match the source (by
+ *   CRC32C) and completes the upload. discardUnfinishedWrites() aborts uploads never resumed.
  * - The SDK computes checksums only when an operation requires one
  *   (`requestChecksumCalculation: 'WHEN_REQUIRED'`), so no aws-chunked trailers, which
  *   S3-compatible servers handle unevenly; we ask for CRC32C explicitly instead.

@@ -323,6 +323,26 @@ describe('six directions between file, s3 and gs: 1,000 small objects and one of
   });
 });
 
+test('a storage class the server refuses fails the job clearly, and nothing is left behind', async () => {
+  // MinIO without configured tiers accepts only STANDARD and REDUCED_REDUNDANCY.
+  const src = path.join(h.root, 'refused-class');
+  writeTree(src, { 'a.txt': 'a', 'b/c.bin': randomBytes(10_000) });
+  const id = await createDataset(h, 'refused-class', fileUri(src));
+  const dest = `s3://${bucket}/${run}/refused-class`;
+  const r = await h.request('POST', '/plan-migration', {
+    dataset_id: id,
+    target_location: dest,
+    storage_class: 'glacier',
+  });
+  expect(r.status).toBe(201);
+  const jobId = (r.body as { job_id: string }).job_id;
+  const failed = await waitForStatus(h, jobId, 'failed', 60_000);
+  expect(failed.error).toMatch(/^invalid_storage_class: .*storage class/);
+  expect(await listing(dest)).toEqual([]);
+  const ds = (await h.request('GET', `/datasets/${id}`)).body as { path_uri: string };
+  expect(ds.path_uri).toBe(fileUri(src));
+});
+
 describe('cancel (file → s3, file → gs) and kill -9 (file → s3) mid-copy', () => {
   let hf: Harness;
   const children: ChildWorker[] = [];
