@@ -162,7 +162,6 @@ beforeAll(async () => {
     bundle,
     endpoints,
     storageOverrides: { s3: { credentials: MINIO } },
-    tuning: { concurrency: 16 },
   });
   await s3().client.send(new CreateBucketCommand({ Bucket: bucket }));
   // fake-gcs-server needs no project; the drivers run without one, as `dim up` would.
@@ -175,6 +174,8 @@ beforeAll(async () => {
 
   const rcloneConfig = path.join(h.dir, 'rclone.conf');
   writeFileSync(rcloneConfig, '');
+  // A clean environment: variables such as AWS_CA_BUNDLE (set on some machines) make rclone's
+  // S3 backend refuse plain-HTTP endpoints ("unable to load custom CA bundle").
   rcloneEnv = {
     PATH: process.env.PATH,
     HOME: h.dir,
