@@ -598,7 +598,7 @@ async function cloudBench(a: Args, data: { big: string; small: string }): Promis
     const rcv = spawnSync('rclone', ['version'], { encoding: 'utf8' }).stdout?.split('\n')[0];
     writeSection(
       'cloud',
-      `\`node bench/run.js mover --skip-file --write\` (or part of the default run; \`--skip-cloud\` leaves it out), ${new Date().toISOString().slice(0, 10)}; ${machine()}; Node ${process.version}; ${rcv ?? 'no rclone'}; MinIO and fake-gcs-server (filesystem backend) from \`dev/services start s3 gcs\` on the same machine, over loopback. Concurrency ${a.concurrency} for both tools (dim's \`tuning.concurrency\`, rclone's \`--transfers\` and \`--checkers\`). Median of ${a.rounds} interleaved rounds after a warm-up round. Load average ${load0} at the start, ${load1} at the end (other test suites were running on the same 2 cores): the figures are noisy, see min–max.
+      `\`node bench/run.js mover --skip-file --write\` (or part of the default run; \`--skip-cloud\` leaves it out), ${new Date().toISOString().slice(0, 10)}; ${machine()}; Node ${process.version}; ${rcv ?? 'no rclone'}; MinIO and fake-gcs-server (filesystem backend) from \`dev/services start s3 gcs\` on the same machine, over loopback. Concurrency ${a.concurrency} for both tools (dim's \`tuning.concurrency\`, rclone's \`--transfers\` and \`--checkers\`). Median of ${a.rounds} interleaved rounds (no warm-up round), each a fresh process. Load average ${load0} at the start, ${load1} at the end (other test suites were running on the same 2 cores): the figures are noisy, see min–max.
 
 ${t}
 
@@ -614,8 +614,8 @@ ${lines}
 - The sources on s3 and gs are written once per run by dim; each run copies to a fresh,
   empty prefix, emptied afterwards; a file destination is a fresh directory (dim syncs it,
   the worker's default; rclone does not).
-- Large objects: both tools upload to S3 as a multipart upload with 4 parts in flight (dim:
-  8 MiB parts, rclone: 5 MiB). To GCS dim streams one resumable upload in a single request;
+- Large objects: both tools upload to S3 as a multipart upload with 4 parts in flight (dim's
+  is resumable: its parts survive a killed worker). To GCS dim streams one resumable upload in a single request;
   rclone 1.60 sends it in 16 MiB chunks (not configurable in 1.60), and fake-gcs-server
   (filesystem backend) rewrites the whole partial object on every chunk, so rclone's time
   grows with the square of the size there (1 GiB: ~95 s). That row says more about the
@@ -633,6 +633,11 @@ ${lines}
   server-side full-object checksum (S3's FULL_OBJECT CRC32C, GCS's crc32c) against one
   recorded while copying, instead of re-reading: a change to the manifest and to
   invariant 1, not made here.
+- gs → file is the clearest miss, for both sizes, and it is in the copy, not the verify
+  (10,000 objects: copy 27.6 s of 28.8 s). Each object is read through
+  @google-cloud/storage's \`createReadStream\` (a fresh request pipeline per object); the
+  local writes are synced (the worker's default) where rclone leaves them in the page
+  cache. Not profiled within this task: the next thing to look at.
 - RSS: the mover's peak (the child's maxRSS, everything included: Node, SDKs, SQLite).`,
     );
   }
