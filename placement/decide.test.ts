@@ -1,5 +1,5 @@
 import { GB, monthlyCost, monthlyUsage } from './cost';
-import { age, decide } from './decide';
+import { age, choose, decide, explain } from './decide';
 import { defaultTiers } from './default-tiers';
 import { DEFAULT_RULES, type DatasetSignals, type PlacementRules } from './types';
 
@@ -310,6 +310,31 @@ describe('decide: cost model', () => {
     const usage = monthlyUsage(signals, signals.created_at, NOW);
     for (const name of ['hot', 'warm', 'cold'] as const) {
       expect(d.inputs.cost_usd_month[name]).toBeCloseTo(monthlyCost(t[name], usage).total, 5);
+    }
+  });
+});
+
+describe('choose and explain', () => {
+  it('choose gives the advice alone; explain adds the same reason and inputs as decide', () => {
+    const cases: Array<[ReturnType<typeof ds>, PlacementRules]> = [
+      [ds({ last_access_ts: ago(10) }), DEFAULT_RULES],
+      [ds({ last_access_ts: ago(300), latency_slo_ms: 5 }), policy({ min_residency_s: 0 })],
+      [ds({ tier_since: ago(30) }), policy({ min_residency_s: 3600 })],
+      [ds({ last_access_ts: ago(5) }), policy({ cost_target_usd_month: 2 })],
+      [ds(), policy({ pinned_tier: 'hot', latency_slo_ms: 0.5 })],
+    ];
+    for (const [signals, r] of cases) {
+      const c = choose(signals, r, tiers, NOW);
+      const d = decide(signals, r, tiers, NOW);
+      expect(c).not.toHaveProperty('reason');
+      expect(c).toMatchObject({
+        recommended_tier: d.recommended_tier,
+        action: d.action,
+        target_location: d.target_location,
+        storage_class: d.storage_class,
+        model_version: d.model_version,
+      });
+      expect(explain(c)).toEqual(d);
     }
   });
 });

@@ -14,8 +14,64 @@ import {
 
 /**
  * Decides where one dataset should live. Pure: same inputs, same answer.
- *
- * The rules run in this order; each later one adjusts what the earlier ones chose:
+ * `explain(choose(...))`: see those two for the rules and the reason.
+ */
+export function decide(
+  ds: DatasetSignals,
+  rules: PlacementRules,
+  tiers: TierTable,
+  now: number,
+): Decision {
+  return explain(choose(ds, rules, tiers, now));
+}
+
+/**
+ * The advice for one dataset without its explanation: the tier, where and in which
+ * storage class, and what `explain` needs to write the reason and the inputs. Choosing
+ * costs a fraction of explaining (no strings built but the target location), so a sweep
+ * can compare the choice with a dataset's standing recommendation first and explain only
+ * the ones that changed.
+ */
+export interface Choice {
+  recommended_tier: TierName;
+  action: 'move' | 'stay';
+  target_location: string;
+  storage_class: string;
+  model_version: string;
+  /** What the choice was made from; only `explain` reads it. */
+  basis: Basis;
+}
+
+/** The values a choice was made from, and why each rule after recency acted. */
+export interface Basis {
+  ds: DatasetSignals;
+  rules: PlacementRules;
+  tiers: TierTable;
+  /** Seconds since the last access, null when never accessed. */
+  lastAgeS: number | null;
+  heldS: number;
+  observedDays: number;
+  readsPerMonth: number;
+  sizeGb: number;
+  cost: Costs;
+  slo: number | null;
+  steps: Step[];
+  /** One per step after the first (recency), in the same order. */
+  notes: Note[];
+}
+
+/** Why a rule acted, in the values its sentence in the reason needs. */
+type Note =
+  | { rule: 'pinned'; tier: TierName; breaksSlo: boolean }
+  | { rule: 'slo_none'; tier: TierName }
+  | { rule: 'slo_excluded'; from: TierName; tier: TierName }
+  | { rule: 'cost_target'; from: TierName; tier: TierName; within: boolean }
+  | { rule: 'cost_target_none'; from: TierName }
+  | { rule: 'min_residency'; held: boolean };
+
+/**
+ * Chooses the tier. The rules run in this order; each later one adjusts what the earlier
+ * ones chose:
  *
  * 1. **Recency** (the prototype's rule): last access ≤ hot_max_age_s ago → hot,
  *    ≤ warm_max_age_s → warm, older or never → cold.
@@ -36,12 +92,12 @@ import {
  * allocations; `cost.ts` holds the same cost model in readable form and the tests check
  * that both agree.
  */
-export function decide(
+export function choose(
   ds: DatasetSignals,
   rules: PlacementRules,
   tiers: TierTable,
   now: number,
-): Decision {
+): Choice {
   const lastAgeS =
     ds.last_access_ts === null ? null : Math.max(0, (now - ds.last_access_ts) / 1000);
   const heldS = Math.max(0, (now - ds.tier_since) / 1000);
@@ -70,36 +126,16 @@ export function decide(
     cold: slo === null || tiers.cold.read_latency_ms <= slo,
   };
 
-  const steps: Step[] = [];
-  const notes: string[] = [];
-
   // 1. Recency.
   let tier = recencyTier(lastAgeS, rules.hot_max_age_s, rules.warm_max_age_s);
-  steps.push({ rule: 'recency', tier });
-  if (lastAgeS === null) notes.push('Never accessed → cold');
-  else if (tier === 'hot')
-    notes.push(
-      `Last accessed ${age(lastAgeS)} ago, within the ${age(rules.hot_max_age_s)} hot window → hot`,
-    );
-  else if (tier === 'warm')
-    notes.push(
-      `Last accessed ${age(lastAgeS)} ago, within the ${age(rules.warm_max_age_s)} warm window → warm`,
-    );
-  else
-    notes.push(
-      `Last accessed ${age(lastAgeS)} ago, beyond the ${age(rules.warm_max_age_s)} warm window → cold`,
-    );
+  const steps: Step[] = [{ rule: 'recency', tier }];
+  const notes: Note[] = [];
 
   if (rules.pinned_tier) {
     // 2. Pinned tier wins.
     tier = rules.pinned_tier;
     steps.push({ rule: 'pinned', tier });
-    notes.push(
-      `policy "${rules.name ?? ''}" pins it to ${tier}` +
-        (ok[tier]
-          ? ''
-          : `, although ${tier}'s ${tiers[tier].read_latency_ms} ms read latency breaks the ${slo} ms SLO`),
-    );
+    notes.push({ rule: 'pinned', tier, breaksSlo: !ok[tier] });
   } else {
     // 3. Latency SLO. With no tier meeting it, only the fastest is allowed.
     const noneOk = !ok.hot && !ok.warm && !ok.cold;
@@ -109,17 +145,13 @@ export function decide(
       if (tier !== f) {
         tier = f;
         steps.push({ rule: 'latency_slo', tier });
-        notes.push(
-          `no tier meets the ${slo} ms SLO; ${f} is the fastest (${tiers[f].read_latency_ms} ms)`,
-        );
+        notes.push({ rule: 'slo_none', tier });
       }
     } else if (!ok[tier]) {
       const from = tier;
       tier = pick(tiers, cost, ok, byCost);
       steps.push({ rule: 'latency_slo', tier });
-      notes.push(
-        `${from}'s ${tiers[from].read_latency_ms} ms read latency breaks the ${slo} ms SLO; ${tier} is the cheapest tier that meets it (${usd(cost[tier])}/month)`,
-      );
+      notes.push({ rule: 'slo_excluded', from, tier });
     }
 
     // 4. Cost target.
@@ -144,40 +176,56 @@ export function decide(
           ? pick(tiers, cost, within, byLatency)
           : pick(tiers, cost, cheaper, byCost);
         steps.push({ rule: 'cost_target', tier });
-        notes.push(
-          `${from} would cost ${usd(max)}/month, over the ${usd(target)} target; ${tier} costs ${usd(cost[tier])}/month` +
-            (anyWithin ? '' : ', still over the target but the cheapest allowed'),
-        );
+        notes.push({ rule: 'cost_target', from, tier, within: anyWithin });
       } else {
         steps.push({ rule: 'cost_target', tier });
-        notes.push(
-          `${from}'s ${usd(max)}/month is over the ${usd(target)} target, but no cheaper tier ${slo === null ? 'exists' : 'meets the SLO'}`,
-        );
+        notes.push({ rule: 'cost_target_none', from });
       }
     }
 
     // 5. Minimum residency.
     const current = ds.current_tier;
     if (tier !== current && heldS < rules.min_residency_s) {
-      if (ok[current]) {
-        tier = current;
-        steps.push({ rule: 'min_residency', tier });
-        notes.push(
-          `stays in ${current}: it has been there ${age(heldS)}, less than the ${age(rules.min_residency_s)} minimum residency`,
-        );
-      } else {
-        steps.push({ rule: 'min_residency', tier });
-        notes.push(
-          `${current} breaks the SLO, so the ${age(rules.min_residency_s)} minimum residency does not hold it`,
-        );
-      }
+      const held = ok[current];
+      if (held) tier = current;
+      steps.push({ rule: 'min_residency', tier });
+      notes.push({ rule: 'min_residency', held });
     }
   }
 
   const move = tier !== ds.current_tier;
   const spec = tiers[tier];
-  let reason = notes.join('; ');
-  if (move) {
+  return {
+    recommended_tier: tier,
+    action: move ? 'move' : 'stay',
+    target_location: move ? resolveLocation(spec.location_template, ds) : ds.path_uri,
+    storage_class: spec.storage_class,
+    model_version: MODEL_VERSION,
+    basis: {
+      ds,
+      rules,
+      tiers,
+      lastAgeS,
+      heldS,
+      observedDays,
+      readsPerMonth,
+      sizeGb,
+      cost,
+      slo,
+      steps,
+      notes,
+    },
+  };
+}
+
+/** The reason (one sentence per rule that acted, then the advice) and the inputs of a choice. */
+export function explain(c: Choice): Decision {
+  const { ds, rules, tiers, lastAgeS, heldS, cost, slo, sizeGb, steps } = c.basis;
+  const tier = c.recommended_tier;
+  let reason = recencySentence(lastAgeS, steps[0]!.tier, rules);
+  for (const n of c.basis.notes) reason += '; ' + noteSentence(n, c.basis);
+  if (c.action === 'move') {
+    const spec = tiers[tier];
     reason += `. Move from ${ds.current_tier} to ${tier} (${usd(cost[tier])}/month instead of ${usd(cost[ds.current_tier])}/month).`;
     if (spec.min_storage_days > 0 && sizeGb > 0)
       reason += ` ${tier} bills at least ${spec.min_storage_days} days: ${usd((sizeGb * spec.price_gb_month * spec.min_storage_days) / 30)} committed.`;
@@ -187,11 +235,11 @@ export function decide(
 
   return {
     recommended_tier: tier,
-    action: move ? 'move' : 'stay',
-    target_location: move ? resolveLocation(spec.location_template, ds) : ds.path_uri,
-    storage_class: spec.storage_class,
+    action: c.action,
+    target_location: c.target_location,
+    storage_class: c.storage_class,
     reason,
-    model_version: MODEL_VERSION,
+    model_version: c.model_version,
     inputs: {
       last_access_age_s: lastAgeS === null ? null : Math.round(lastAgeS * 1000) / 1000,
       tier_held_s: Math.round(heldS * 1000) / 1000,
@@ -200,8 +248,8 @@ export function decide(
       write_count: ds.write_count,
       bytes_read: ds.bytes_read,
       bytes_written: ds.bytes_written,
-      observed_days: Math.round(observedDays * 1e4) / 1e4,
-      reads_per_month: Math.round(readsPerMonth * 100) / 100,
+      observed_days: Math.round(c.basis.observedDays * 1e4) / 1e4,
+      reads_per_month: Math.round(c.basis.readsPerMonth * 100) / 100,
       policy: rules.name,
       hot_max_age_s: rules.hot_max_age_s,
       warm_max_age_s: rules.warm_max_age_s,
@@ -217,6 +265,45 @@ export function decide(
       steps,
     },
   };
+}
+
+function recencySentence(lastAgeS: number | null, tier: TierName, rules: PlacementRules): string {
+  if (lastAgeS === null) return 'Never accessed → cold';
+  if (tier === 'hot')
+    return `Last accessed ${age(lastAgeS)} ago, within the ${age(rules.hot_max_age_s)} hot window → hot`;
+  if (tier === 'warm')
+    return `Last accessed ${age(lastAgeS)} ago, within the ${age(rules.warm_max_age_s)} warm window → warm`;
+  return `Last accessed ${age(lastAgeS)} ago, beyond the ${age(rules.warm_max_age_s)} warm window → cold`;
+}
+
+function noteSentence(n: Note, b: Basis): string {
+  const { tiers, cost, slo, rules } = b;
+  switch (n.rule) {
+    case 'pinned':
+      return (
+        `policy "${rules.name ?? ''}" pins it to ${n.tier}` +
+        (n.breaksSlo
+          ? `, although ${n.tier}'s ${tiers[n.tier].read_latency_ms} ms read latency breaks the ${slo} ms SLO`
+          : '')
+      );
+    case 'slo_none':
+      return `no tier meets the ${slo} ms SLO; ${n.tier} is the fastest (${tiers[n.tier].read_latency_ms} ms)`;
+    case 'slo_excluded':
+      return `${n.from}'s ${tiers[n.from].read_latency_ms} ms read latency breaks the ${slo} ms SLO; ${n.tier} is the cheapest tier that meets it (${usd(cost[n.tier])}/month)`;
+    case 'cost_target':
+      return (
+        `${n.from} would cost ${usd(cost[n.from])}/month, over the ${usd(rules.cost_target_usd_month!)} target; ${n.tier} costs ${usd(cost[n.tier])}/month` +
+        (n.within ? '' : ', still over the target but the cheapest allowed')
+      );
+    case 'cost_target_none':
+      return `${n.from}'s ${usd(cost[n.from])}/month is over the ${usd(rules.cost_target_usd_month!)} target, but no cheaper tier ${slo === null ? 'exists' : 'meets the SLO'}`;
+    case 'min_residency': {
+      const current = b.ds.current_tier;
+      return n.held
+        ? `stays in ${current}: it has been there ${age(b.heldS)}, less than the ${age(rules.min_residency_s)} minimum residency`
+        : `${current} breaks the SLO, so the ${age(rules.min_residency_s)} minimum residency does not hold it`;
+    }
+  }
 }
 
 /** Monthly total of cost.ts's model, inlined: storage + retrieval + requests + egress. */

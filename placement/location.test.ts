@@ -13,6 +13,17 @@ describe('resolveLocation', () => {
   it('replaces every occurrence', () => {
     expect(resolveLocation('file:///x/{name}/{name}', { id: 1, name: 'n' })).toBe('file:///x/n/n');
   });
+  it('leaves anything else in braces as it is', () => {
+    expect(resolveLocation('s3://b/{owner}/{}/{{id}}/{name', { id: 3, name: 'n' })).toBe(
+      's3://b/{owner}/{}/{3}/{name',
+    );
+  });
+  it('answers for each dataset on its own when the same template is resolved again', () => {
+    const t = 'gs://b/{id}-{name}';
+    expect(resolveLocation(t, { id: 1, name: 'a' })).toBe('gs://b/1-a');
+    expect(resolveLocation(t, { id: 2, name: 'b' })).toBe('gs://b/2-b');
+    expect(resolveLocation('{id}', { id: 9, name: 'z' })).toBe('9');
+  });
 });
 
 describe('templateProblem', () => {

@@ -6,11 +6,34 @@ export const TEMPLATE_PLACEHOLDER = /\{([^{}]*)\}/g;
 export const KNOWN_PLACEHOLDERS = ['name', 'id'] as const;
 
 export function resolveLocation(template: string, dataset: { id: number; name: string }): string {
-  return template.replace(TEMPLATE_PLACEHOLDER, (whole, key: string) => {
-    if (key === 'name') return encodeURIComponent(dataset.name);
-    if (key === 'id') return String(dataset.id);
-    return whole;
-  });
+  const parts = templateParts(template);
+  let out = parts[0]!;
+  for (let i = 1; i < parts.length; i += 2) {
+    const key = parts[i]!;
+    out +=
+      key === 'name'
+        ? encodeURIComponent(dataset.name)
+        : key === 'id'
+          ? String(dataset.id)
+          : `{${key}}`;
+    out += parts[i + 1]!;
+  }
+  return out;
+}
+
+/**
+ * A template split at its placeholders: text, key, text, key, ..., text. Kept per
+ * template (a tier table has three), since a sweep resolves one per dataset.
+ */
+const splitTemplates = new Map<string, string[]>();
+function templateParts(template: string): string[] {
+  let parts = splitTemplates.get(template);
+  if (!parts) {
+    if (splitTemplates.size >= 64) splitTemplates.clear();
+    parts = template.split(TEMPLATE_PLACEHOLDER);
+    splitTemplates.set(template, parts);
+  }
+  return parts;
 }
 
 /** Why a template is unusable, or null when it is fine. */

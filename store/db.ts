@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
 import * as m001 from './migrations/001-initial';
 import * as m002telemetry from './migrations/002-telemetry';
+import * as m003heads from './migrations/003-recommendation-heads';
 import type { Database } from './schema';
 
 /**
@@ -15,6 +16,7 @@ export type Db = Kysely<Database>;
 const migrations: Record<string, Migration> = {
   '001-initial': m001,
   '002-telemetry': m002telemetry,
+  '003-recommendation-heads': m003heads,
 };
 
 class InCodeMigrations implements MigrationProvider {

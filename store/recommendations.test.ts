@@ -3,7 +3,12 @@ import { decide, defaultTiers, DEFAULT_RULES, type TierTable } from '../placemen
 import { measure, describeFigures } from '../bench/placement';
 import { tempDir } from '../test/support/dim-process';
 import { openDatabase, type OpenedDb } from './db';
-import { computeRecommendations, getRecommendation, placementInputs } from './recommendations';
+import {
+  computeRecommendations,
+  getRecommendation,
+  placementInputs,
+  refreshRecommendations,
+} from './recommendations';
 import { ensureDefaultTiers, listTiers, tierTable } from './tiers';
 
 const NOW = Date.UTC(2025, 5, 1);
@@ -163,4 +168,185 @@ describe('computeRecommendations (set-based)', () => {
     expect(f.datasets).toBe(100_000);
     process.stdout.write(`\n${describeFigures(f)}\n`);
   }, 180_000);
+});
+
+describe('recommendations change only when the advice does', () => {
+  let store: OpenedDb;
+  let tiers: TierTable;
+  const t = NOW - 10 * DAY;
+
+  beforeAll(async () => {
+    const dir = tempDir('recs-changes');
+    store = await openDatabase(path.join(dir, 'dim.db'));
+    await ensureDefaultTiers(store.db, defaultTiers(dir));
+    tiers = tierTable(await listTiers(store.db))!;
+    await store.db
+      .insertInto('datasets')
+      .values(
+        [1, 2, 3].map((id) => ({
+          id,
+          name: `ds-${id}`,
+          path_uri: `file:///shared_storage/ds-${id}`,
+          current_tier: 'hot' as const,
+          size_bytes: 2 ** 30,
+          object_count: 1,
+          version: 1,
+          last_access_ts: NOW - 5_000,
+          tier_since: t,
+          created_at: t,
+          updated_at: t,
+        })),
+      )
+      .execute();
+  });
+  afterAll(() => store.close());
+
+  const count = async () =>
+    Number(
+      (
+        await store.db
+          .selectFrom('recommendations')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
+
+  it('a second pass with the same advice stores nothing and answers the standing ones', async () => {
+    const first = await computeRecommendations(store.db, tiers, {}, NOW);
+    expect(first.map((r) => [r.dataset_id, r.recommended_tier])).toEqual([
+      [1, 'hot'],
+      [2, 'hot'],
+      [3, 'hot'],
+    ]);
+    // 20 s later: the reason would now say "25 s ago", the advice is the same.
+    const pass = await refreshRecommendations(store.db, tiers, {}, NOW + 20_000);
+    expect(pass.stored).toEqual([]);
+    expect(pass.standing).toEqual(first.map((r) => r.id));
+    expect(await computeRecommendations(store.db, tiers, {}, NOW + 20_000)).toEqual(first);
+    expect(await count()).toBe(3);
+  });
+
+  it('stores a new one, for that dataset only, when its recommended tier changes', async () => {
+    const before = await computeRecommendations(store.db, tiers, {}, NOW);
+    // Dataset 2 read again 5 minutes from now; the others are by then warm.
+    await store.db
+      .updateTable('datasets')
+      .set({ last_access_ts: NOW + 290_000 })
+      .where('id', '=', 2)
+      .execute();
+    const later = NOW + 300_000;
+    const pass = await refreshRecommendations(store.db, tiers, {}, later);
+    expect(pass.stored.map((r) => [r.dataset_id, r.recommended_tier])).toEqual([
+      [1, 'warm'],
+      [3, 'warm'],
+    ]);
+    expect(pass.stored.every((r) => r.created_at === later)).toBe(true);
+    const now = await computeRecommendations(store.db, tiers, {}, later);
+    expect(now[1]).toEqual(before[1]);
+    expect(now[0]!.id).toBeGreaterThan(before[2]!.id);
+    expect(now[0]).toMatchObject({
+      recommended_tier: 'warm',
+      created_at: later,
+      reason: expect.stringMatching(/^Last accessed 5 min ago/),
+    });
+    expect(await count()).toBe(5);
+  });
+
+  it('stores a new one when the current tier, target location, storage class or model version changes', async () => {
+    const later = NOW + 300_000;
+    const ids = async (t: TierTable = tiers) =>
+      (await computeRecommendations(store.db, t, {}, later)).map((r) => r.id);
+    const newer = (now: number[], before: number[]) => now.map((id, i) => id > before[i]!);
+    let before = await ids();
+
+    // Dataset 3 is now in cold (advised: warm, as before, same target and storage class).
+    await store.db
+      .updateTable('datasets')
+      .set({ current_tier: 'cold' })
+      .where('id', '=', 3)
+      .execute();
+    let now = await ids();
+    expect(newer(now, before)).toEqual([false, false, true]);
+
+    // The warm tier's location changes: datasets 1 and 3 (advised to move there) get new
+    // targets; dataset 2 (staying in hot, at its own URI) keeps its recommendation.
+    const moved = {
+      ...tiers,
+      warm: { ...tiers.warm, location_template: 'file:///elsewhere/{id}' },
+    };
+    [before, now] = [now, await ids(moved)];
+    expect(newer(now, before)).toEqual([true, false, true]);
+    expect((await getRecommendation(store.db, now[2]!))!.target_location).toBe(
+      'file:///elsewhere/3',
+    );
+
+    // The hot tier's storage class changes: only dataset 2 (in hot) is affected.
+    const recast = { ...moved, hot: { ...moved.hot, storage_class: 'premium' } };
+    [before, now] = [now, await ids(recast)];
+    expect(newer(now, before)).toEqual([false, true, false]);
+    expect((await getRecommendation(store.db, now[1]!))!.storage_class).toBe('premium');
+
+    // A recommendation from another model version does not stand for this one's.
+    await store.db
+      .updateTable('recommendations')
+      .set({ model_version: 'heuristic-v0' })
+      .where('id', '=', now[0]!)
+      .execute();
+    await store.db
+      .updateTable('recommendation_heads')
+      .set({ model_version: 'heuristic-v0' })
+      .where('recommendation_id', '=', now[0]!)
+      .execute();
+    [before, now] = [now, await ids(recast)];
+    expect(newer(now, before)).toEqual([true, false, false]);
+    expect((await getRecommendation(store.db, now[0]!))!.model_version).toBe('heuristic-v1');
+
+    // The recommended tier alone: hot and warm at the same location, in the same class,
+    // and dataset 3 (in cold, advised warm) read a second ago, so now advised hot.
+    const alike = {
+      ...recast,
+      hot: {
+        ...recast.hot,
+        location_template: recast.warm.location_template,
+        storage_class: recast.warm.storage_class,
+      },
+    };
+    [before, now] = [now, await ids(alike)];
+    expect(newer(now, before)).toEqual([false, true, false]);
+    await store.db
+      .updateTable('datasets')
+      .set({ last_access_ts: later - 1000 })
+      .where('id', '=', 3)
+      .execute();
+    [before, now] = [now, await ids(alike)];
+    expect(newer(now, before)).toEqual([false, false, true]);
+    const [was, is] = [
+      await getRecommendation(store.db, before[2]!),
+      await getRecommendation(store.db, now[2]!),
+    ];
+    expect([was!.recommended_tier, is!.recommended_tier]).toEqual(['warm', 'hot']);
+    expect(is!.target_location).toBe(was!.target_location);
+
+    // Nothing changed since: nothing stored.
+    expect((await refreshRecommendations(store.db, alike, {}, later + 1000)).stored).toEqual([]);
+
+    // Each dataset's head is its newest recommendation, with that recommendation's advice.
+    const heads = await store.db
+      .selectFrom('recommendation_heads as h')
+      .innerJoin('recommendations as r', 'r.id', 'h.recommendation_id')
+      .select([
+        'h.dataset_id',
+        'h.recommendation_id',
+        'h.recommended_tier',
+        'r.recommended_tier as r_tier',
+        'h.target_location',
+        'r.target_location as r_target',
+      ])
+      .orderBy('h.dataset_id')
+      .execute();
+    expect(heads.map((h) => h.recommendation_id)).toEqual(now);
+    for (const h of heads) {
+      expect([h.recommended_tier, h.target_location]).toEqual([h.r_tier, h.r_target]);
+    }
+  });
 });

@@ -1,7 +1,8 @@
 import { CompiledQuery, sql } from 'kysely';
 import {
   DEFAULT_RULES,
-  decide,
+  choose,
+  explain,
   type DatasetSignals,
   type DecisionInputs,
   type PlacementRules,
@@ -12,9 +13,20 @@ import { DEFAULT_POLICY_NAME } from './policies';
 import type { Recommendation, Tier } from './schema';
 
 /**
- * Placement recommendations, computed set-based: one query joins each dataset with its
- * usage totals and its policy (or the policy named `default`), the pure `decide` runs per
- * row, and the results go in with batched inserts inside one transaction.
+ * Placement recommendations. A dataset's recommendation is its standing advice: which tier,
+ * which target location and storage class, why (reason), from what (inputs) and by which
+ * model (model_version). It changes only when the advice does: a pass recomputes every
+ * dataset in scope and stores a new recommendation (new id, created_at = the pass) where
+ * the dataset has none yet or where the current tier, recommended tier, target location,
+ * storage class or model version differ from its standing one; otherwise the standing one
+ * stays, with the reason and inputs of the pass that first gave that advice. Older
+ * recommendations are kept (history; migration jobs name the one they applied).
+ *
+ * Set-based: per chunk of datasets, one query reads each dataset with its usage totals and
+ * the advice of its standing recommendation (`recommendation_heads`, one row per dataset);
+ * the pure `choose` runs per row, `explain` (the reason and the inputs, most of the cost of
+ * a decision) only where the advice changed, and the changes go in with multi-row INSERTs,
+ * and their heads with multi-row upserts, in one transaction.
  */
 export interface RecommendationScope {
   /** Only this dataset. */
@@ -54,13 +66,13 @@ const COLUMNS = [
   ['a.write_count', 'write_count'],
   ['a.bytes_read', 'bytes_read'],
   ['a.bytes_written', 'bytes_written'],
-  ['p.name', 'p_name'],
-  ['p.latency_slo_ms', 'p_slo'],
-  ['p.pinned_tier', 'pinned_tier'],
-  ['p.cost_target_usd_month', 'cost_target'],
-  ['p.min_residency_s', 'min_residency_s'],
-  ['p.hot_max_age_s', 'hot_max_age_s'],
-  ['p.warm_max_age_s', 'warm_max_age_s'],
+  ['d.policy', 'policy'],
+  ['h.recommendation_id', 'h_id'],
+  ['h.current_tier', 'h_current_tier'],
+  ['h.recommended_tier', 'h_recommended_tier'],
+  ['h.target_location', 'h_target_location'],
+  ['h.storage_class', 'h_storage_class'],
+  ['h.model_version', 'h_model_version'],
 ] as const;
 
 type Row = [
@@ -78,34 +90,49 @@ type Row = [
   write_count: number | null,
   bytes_read: number | null,
   bytes_written: number | null,
-  p_name: string | null,
-  p_slo: number | null,
-  pinned_tier: Tier | null,
-  cost_target: number | null,
-  min_residency_s: number | null,
-  hot_max_age_s: number | null,
-  warm_max_age_s: number | null,
+  policy: string | null,
+  // The dataset's standing recommendation (recommendation_heads), all null when it has none.
+  h_id: number | null,
+  h_current_tier: Tier | null,
+  h_recommended_tier: Tier | null,
+  h_target_location: string | null,
+  h_storage_class: string | null,
+  h_model_version: string | null,
 ];
 
 /**
- * The signals and rules of the datasets in scope, in dataset id order: one query joining
- * datasets, usage totals and policies (a dataset without a policy gets the one named
- * `default`, if any, else the built-in defaults).
+ * The policies by name, as the rules a decision uses. Read apart from the datasets (a
+ * handful of rows) rather than joined to each of them.
+ */
+async function placementRules(db: Db): Promise<Map<string, PlacementRules>> {
+  const rows = await db
+    .selectFrom('policies')
+    .select([
+      'name',
+      'latency_slo_ms',
+      'pinned_tier',
+      'cost_target_usd_month',
+      'min_residency_s',
+      'hot_max_age_s',
+      'warm_max_age_s',
+    ])
+    .execute();
+  return new Map(rows.map((p) => [p.name, { ...p }]));
+}
+
+/**
+ * The datasets in scope in id order, with their usage totals and standing recommendation
+ * (the advice columns of `recommendation_heads`), in one query joined by primary keys.
  *
  * The rows come back as a single JSON array of arrays built by the database
  * (json_group_array; json_agg on PostgreSQL): a driver building one JS object per row is
  * three to four times slower at 100,000 rows.
  */
-export async function placementInputs(
-  db: Db,
-  scope: RecommendationScope,
-): Promise<Array<{ signals: DatasetSignals; rules: PlacementRules }>> {
+async function readPlacementRows(db: Db, scope: RecommendationScope): Promise<Row[]> {
   let inner = db
     .selectFrom('datasets as d')
     .leftJoin('access_totals as a', 'a.dataset_id', 'd.id')
-    .leftJoin('policies as p', (join) =>
-      join.on((eb) => eb('p.name', '=', eb.fn.coalesce('d.policy', sql.lit(DEFAULT_POLICY_NAME)))),
-    )
+    .leftJoin('recommendation_heads as h', 'h.dataset_id', 'd.id')
     .select(COLUMNS.map(([col, alias]) => sql.ref(col).as(alias)))
     .orderBy('d.id');
   if (scope.datasetId !== undefined) inner = inner.where('d.id', '=', scope.datasetId);
@@ -114,77 +141,108 @@ export async function placementInputs(
   const cols = sql.join(COLUMNS.map(([, alias]) => sql.ref(`x.${alias}`)));
   const { rows: json } = await db
     .selectFrom(inner.as('x'))
-    .select(sql<string>`json_group_array(json_array(${cols}) order by x.id)`.as('rows'))
+    .select(sql<string>`json_group_array(json_array(${cols}))`.as('rows'))
     .executeTakeFirstOrThrow();
   const rows = JSON.parse(json) as Row[];
-
-  const policies = new Map<string, PlacementRules>();
-  return rows.map((r) => {
-    const [dLast, aLast] = [r[8], r[9]];
-    const last = aLast === null ? dLast : dLast === null ? aLast : Math.max(aLast, dLast);
-    let rules = DEFAULT_RULES;
-    const policy = r[14];
-    if (policy !== null) {
-      let known = policies.get(policy);
-      if (!known) {
-        known = {
-          name: policy,
-          latency_slo_ms: r[15],
-          pinned_tier: r[16],
-          cost_target_usd_month: r[17],
-          min_residency_s: r[18] ?? DEFAULT_RULES.min_residency_s,
-          hot_max_age_s: r[19] ?? DEFAULT_RULES.hot_max_age_s,
-          warm_max_age_s: r[20] ?? DEFAULT_RULES.warm_max_age_s,
-        };
-        policies.set(policy, known);
-      }
-      rules = known;
-    }
-    return {
-      signals: {
-        id: r[0],
-        name: r[1],
-        path_uri: r[2],
-        current_tier: r[3],
-        size_bytes: r[4],
-        latency_slo_ms: r[5],
-        tier_since: r[6],
-        created_at: r[7],
-        last_access_ts: last,
-        read_count: r[10] ?? 0,
-        write_count: r[11] ?? 0,
-        bytes_read: r[12] ?? 0,
-        bytes_written: r[13] ?? 0,
-      },
-      rules,
-    };
-  });
+  // The aggregate keeps the subquery's order in practice (SQLite, and PostgreSQL's
+  // json_agg), but SQL does not promise it; sorting inside the aggregate costs a temp
+  // B-tree, checking here costs nothing.
+  if (rows.some((r, i) => i > 0 && r[0] < rows[i - 1]![0])) rows.sort((a, b) => a[0] - b[0]);
+  return rows;
 }
 
-/** Datasets per round trip of the sweep: bounds memory and the size of one JSON text. */
+/** What a decision knows about the dataset of a row. */
+function signalsOf(r: Row): DatasetSignals {
+  const dLast = r[8];
+  const aLast = r[9];
+  return {
+    id: r[0],
+    name: r[1],
+    path_uri: r[2],
+    current_tier: r[3],
+    size_bytes: r[4],
+    latency_slo_ms: r[5],
+    tier_since: r[6],
+    created_at: r[7],
+    last_access_ts: aLast === null ? dLast : dLast === null ? aLast : Math.max(aLast, dLast),
+    read_count: r[10] ?? 0,
+    write_count: r[11] ?? 0,
+    bytes_read: r[12] ?? 0,
+    bytes_written: r[13] ?? 0,
+  };
+}
+
+/** The dataset's policy, else the one named `default`, else the built-in defaults. */
+const rulesOf = (r: Row, policies: Map<string, PlacementRules>): PlacementRules =>
+  policies.get(r[14] ?? DEFAULT_POLICY_NAME) ?? DEFAULT_RULES;
+
+/** The signals and rules of the datasets in scope, in dataset id order (see readPlacementRows). */
+export async function placementInputs(
+  db: Db,
+  scope: RecommendationScope,
+): Promise<Array<{ signals: DatasetSignals; rules: PlacementRules }>> {
+  const policies = await placementRules(db);
+  const rows = await readPlacementRows(db, scope);
+  return rows.map((r) => ({ signals: signalsOf(r), rules: rulesOf(r, policies) }));
+}
+
+/** What one pass did. */
+export interface RecommendationPass {
+  /** The id of each dataset's standing recommendation after the pass, in dataset id order. */
+  standing: number[];
+  /** The recommendations this pass stored (new datasets, changed advice), in dataset id order. */
+  stored: StoredRecommendation[];
+  /** How many of the standing recommendations say move. */
+  moves: number;
+}
+
+/** Datasets per round trip of a pass: bounds memory and the size of one JSON text. */
 const CHUNK = 20_000;
 
 /**
- * Computes fresh recommendations for the datasets in scope, stores them, and returns them
- * in dataset id order. Per chunk of datasets: one read query, the pure `decide` per row,
- * one INSERT ... SELECT from a JSON array (json_each; jsonb_array_elements on PostgreSQL).
+ * Recomputes the advice for the datasets in scope and stores a recommendation for each
+ * dataset whose advice changed or that has none (see the top of this file). Per chunk of
+ * datasets: one read query, the pure `choose` per row, `explain` and one multi-row INSERT
+ * per 200 changes.
+ *
+ * Two passes running at once may each store the same change; the later row then stands.
+ * (A dataset's standing recommendation is its row in `recommendation_heads`.)
  */
-export async function computeRecommendations(
+export async function refreshRecommendations(
   db: Db,
   tiers: TierTable,
   scope: RecommendationScope = {},
   now = Date.now(),
-): Promise<StoredRecommendation[]> {
-  const out: StoredRecommendation[] = [];
+): Promise<RecommendationPass> {
+  const pass: RecommendationPass = { standing: [], stored: [], moves: 0 };
+  const policies = await placementRules(db);
   let afterId = scope.afterId;
   let remaining = scope.limit ?? Number.POSITIVE_INFINITY;
   while (remaining > 0) {
     const want = Math.min(CHUNK, remaining);
-    const inputs = await placementInputs(db, { datasetId: scope.datasetId, afterId, limit: want });
-    if (inputs.length === 0) break;
-    const recs = inputs.map(({ signals, rules }): StoredRecommendation => {
-      const d = decide(signals, rules, tiers, now);
-      return {
+    const rows = await readPlacementRows(db, { datasetId: scope.datasetId, afterId, limit: want });
+    if (rows.length === 0) break;
+    const changed: StoredRecommendation[] = [];
+    const slots: number[] = [];
+    for (const row of rows) {
+      const signals = signalsOf(row);
+      const c = choose(signals, rulesOf(row, policies), tiers, now);
+      if (c.action === 'move') pass.moves++;
+      if (
+        row[15] !== null &&
+        row[16] === signals.current_tier &&
+        row[17] === c.recommended_tier &&
+        row[18] === c.target_location &&
+        row[19] === c.storage_class &&
+        row[20] === c.model_version
+      ) {
+        pass.standing.push(row[15]);
+        continue;
+      }
+      const d = explain(c);
+      slots.push(pass.standing.length);
+      pass.standing.push(0);
+      changed.push({
         id: 0,
         dataset_id: signals.id,
         current_tier: signals.current_tier,
@@ -195,16 +253,46 @@ export async function computeRecommendations(
         inputs: d.inputs,
         model_version: d.model_version,
         created_at: now,
-      };
-    });
-    await insertRecommendations(db, recs);
-    out.push(...recs);
-    if (inputs.length < want) break;
-    remaining -= inputs.length;
-    afterId = inputs[inputs.length - 1]!.signals.id;
+      });
+    }
+    await insertRecommendations(db, changed);
+    changed.forEach((r, i) => (pass.standing[slots[i]!] = r.id));
+    pass.stored.push(...changed);
+    if (rows.length < want) break;
+    remaining -= rows.length;
+    afterId = rows[rows.length - 1]![0];
   }
-  return out;
+  return pass;
 }
+
+/**
+ * Brings the recommendations of the datasets in scope up to date (refreshRecommendations)
+ * and returns each dataset's standing recommendation, in dataset id order: the one just
+ * stored where the advice changed, else the standing one read back.
+ */
+export async function computeRecommendations(
+  db: Db,
+  tiers: TierTable,
+  scope: RecommendationScope = {},
+  now = Date.now(),
+): Promise<StoredRecommendation[]> {
+  const pass = await refreshRecommendations(db, tiers, scope, now);
+  const byId = new Map(pass.stored.map((r) => [r.id, r]));
+  const older = pass.standing.filter((id) => !byId.has(id));
+  for (let i = 0; i < older.length; i += READ_IDS) {
+    const rows = await db
+      .selectFrom('recommendations')
+      .selectAll()
+      .where('id', 'in', older.slice(i, i + READ_IDS))
+      .execute();
+    for (const r of rows) byId.set(r.id, parseStored(r));
+  }
+  // A dataset deleted meanwhile takes its recommendations with it.
+  return pass.standing.flatMap((id) => byId.get(id) ?? []);
+}
+
+/** Ids per `where id in (...)` when reading standing recommendations back. */
+const READ_IDS = 1000;
 
 /** Rows per INSERT statement. */
 const INSERT_ROWS = 200;
@@ -215,17 +303,28 @@ const insertText = (rows: number) =>
   `insert into recommendations (${INSERT_COLUMNS}) values ${Array<string>(rows).fill(ROW_PLACEHOLDERS).join(', ')} returning id, dataset_id`;
 const FULL_INSERT = insertText(INSERT_ROWS);
 
+const HEAD_PLACEHOLDERS = '(?, ?, ?, ?, ?, ?, ?)';
 /**
- * Stores the recommendations (multi-row INSERTs in one transaction) and sets their `id`s.
- * The statement text is built once and reused: building a Kysely query tree per value
- * costs more than the insert itself at this volume. (`?` placeholders: the pg dialect
- * will want `$n`.)
+ * Makes each new recommendation its dataset's standing one, unless a newer one already is
+ * (two passes at once: the later row stands). `insert ... on conflict do update ... where`
+ * as in PostgreSQL.
+ */
+const headsText = (rows: number) =>
+  `insert into recommendation_heads (dataset_id, recommendation_id, current_tier, recommended_tier, target_location, storage_class, model_version) values ${Array<string>(rows).fill(HEAD_PLACEHOLDERS).join(', ')} on conflict (dataset_id) do update set recommendation_id = excluded.recommendation_id, current_tier = excluded.current_tier, recommended_tier = excluded.recommended_tier, target_location = excluded.target_location, storage_class = excluded.storage_class, model_version = excluded.model_version where excluded.recommendation_id > recommendation_heads.recommendation_id`;
+const FULL_HEADS = headsText(INSERT_ROWS);
+
+/**
+ * Stores the recommendations and their heads (multi-row statements in one transaction) and
+ * sets their `id`s. The statement texts are built once and reused: building a Kysely query
+ * tree per value costs more than the insert itself at this volume. (`?` placeholders: the
+ * pg dialect will want `$n`.)
  */
 async function insertRecommendations(db: Db, recs: StoredRecommendation[]): Promise<void> {
-  const ids = new Map<number, number>();
+  if (recs.length === 0) return;
   await db.transaction().execute(async (trx) => {
     for (let i = 0; i < recs.length; i += INSERT_ROWS) {
       const chunk = recs.slice(i, i + INSERT_ROWS);
+      const full = chunk.length === INSERT_ROWS;
       const params: unknown[] = [];
       for (const r of chunk) {
         params.push(
@@ -240,14 +339,26 @@ async function insertRecommendations(db: Db, recs: StoredRecommendation[]): Prom
           r.created_at,
         );
       }
-      const text = chunk.length === INSERT_ROWS ? FULL_INSERT : insertText(chunk.length);
       const { rows } = await trx.executeQuery<{ id: number; dataset_id: number }>(
-        CompiledQuery.raw(text, params),
+        CompiledQuery.raw(full ? FULL_INSERT : insertText(chunk.length), params),
       );
-      for (const r of rows) ids.set(r.dataset_id, r.id);
+      const ids = new Map(rows.map((r) => [r.dataset_id, r.id]));
+      const heads: unknown[] = [];
+      for (const r of chunk) {
+        r.id = ids.get(r.dataset_id)!;
+        heads.push(
+          r.dataset_id,
+          r.id,
+          r.current_tier,
+          r.recommended_tier,
+          r.target_location,
+          r.storage_class,
+          r.model_version,
+        );
+      }
+      await trx.executeQuery(CompiledQuery.raw(full ? FULL_HEADS : headsText(chunk.length), heads));
     }
   });
-  for (const r of recs) r.id = ids.get(r.dataset_id)!;
 }
 
 export async function getRecommendation(

@@ -92,6 +92,17 @@ export interface RecommendationsTable {
   created_at: number;
 }
 
+/** Each dataset's standing (latest) recommendation and the advice it gives. */
+export interface RecommendationHeadsTable {
+  dataset_id: number;
+  recommendation_id: number;
+  current_tier: Tier;
+  recommended_tier: Tier;
+  target_location: string;
+  storage_class: string;
+  model_version: string;
+}
+
 export interface ConsumerOffsetsTable {
   consumer: string;
   topic: string;
@@ -231,6 +242,7 @@ export interface Database {
   access_totals: AccessTotalsTable;
   access_aggregates: AccessAggregatesTable;
   recommendations: RecommendationsTable;
+  recommendation_heads: RecommendationHeadsTable;
   consumer_offsets: ConsumerOffsetsTable;
   event_log: EventLogTable;
   event_outbox: EventOutboxTable;

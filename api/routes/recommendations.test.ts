@@ -141,6 +141,42 @@ describe('recommendations API', () => {
     expect(second.recommended_tier).toBe('hot');
   });
 
+  it('answers the standing recommendation (same id, reason, created_at) until the advice changes', async () => {
+    const get = async (q: string) =>
+      (await api.request('GET', `/recommendations?${q}`)).body.items as Rec[];
+    const stored = async () =>
+      (
+        await api.store.db
+          .selectFrom('recommendations')
+          .select('id')
+          .where('dataset_id', '=', ids.lukewarm!)
+          .execute()
+      ).length;
+    const [first] = await get(`dataset_id=${ids.lukewarm}`);
+    const rows = await stored();
+    const [again] = await get(`dataset_id=${ids.lukewarm}`);
+    expect(again).toEqual(first);
+    expect(byDataset(await get('limit=100')).get(ids.lukewarm!)).toEqual(first);
+    expect(await stored()).toBe(rows);
+    // Published on each answer all the same.
+    const published = await api.store.db
+      .selectFrom('event_log')
+      .select('value')
+      .where('topic', '=', 'recommendations')
+      .where('key', '=', String(ids.lukewarm))
+      .orderBy('seq', 'desc')
+      .executeTakeFirstOrThrow();
+    expect(JSON.parse(published.value)).toEqual(first);
+
+    await accessed(ids.lukewarm!, 1);
+    const [changed] = await get(`dataset_id=${ids.lukewarm}`);
+    expect(changed).toMatchObject({ recommended_tier: 'hot', action: 'stay' });
+    expect(changed!.id).toBeGreaterThan(first!.id);
+    expect(Date.parse(changed!.created_at)).toBeGreaterThanOrEqual(Date.parse(first!.created_at));
+    expect(await stored()).toBe(rows + 1);
+    await accessed(ids.lukewarm!, 300);
+  });
+
   it('paginates by dataset with limit and cursor', async () => {
     const seen: number[] = [];
     let cursor: string | null = null;

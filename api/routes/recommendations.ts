@@ -13,9 +13,11 @@ import { idParam, iso, pageQuery, type Routes } from '../route';
 import { loadDataset, tierSchema } from './datasets';
 
 /**
- * `GET /recommendations` computes fresh recommendations for the datasets on the page (or
- * the one named by `dataset_id`), stores each, publishes each to topic `recommendations`,
- * and answers them. `POST /recommendations/{id}/apply` lives with the migration routes.
+ * `GET /recommendations` recomputes the advice for the datasets on the page (or the one
+ * named by `dataset_id`), stores a new recommendation where the advice changed (see
+ * store/recommendations.ts), publishes each dataset's standing recommendation to topic
+ * `recommendations`, and answers them. `POST /recommendations/{id}/apply` lives with the
+ * migration routes.
  */
 export const RecommendationOut = z.object({
   id: z.number(),
@@ -30,7 +32,11 @@ export const RecommendationOut = z.object({
     .record(z.string(), z.unknown())
     .describe('The signals and policy values the decision used'),
   model_version: z.string(),
-  created_at: z.string(),
+  created_at: z
+    .string()
+    .describe(
+      'When this advice was first given: a recommendation stands (same id, reason and inputs as of then) until the current tier, recommended tier, target location, storage class or model version changes',
+    ),
 });
 
 export function recommendationJson(r: StoredRecommendation): z.infer<typeof RecommendationOut> {
@@ -60,7 +66,7 @@ export function registerRecommendations(
       method: 'get',
       path: '/recommendations',
       summary:
-        'Compute fresh placement recommendations (one per dataset on the page, or for dataset_id), store and publish them',
+        'Recompute placement advice (datasets on the page, or dataset_id), store a recommendation where it changed, answer and publish each standing one',
       tag: 'recommendations',
       role: 'viewer',
       query: pageQuery.extend({
