@@ -13,6 +13,14 @@ import type { Database } from './schema';
  */
 export type Db = Kysely<Database>;
 
+/**
+ * What a migration gets: a database of no fixed schema. Each migration sees the tables as
+ * they were when it was written, not as `Database` describes them today, so it must not
+ * be typed by the current schema (Kysely's documented convention for migrations).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above: schema-agnostic by design
+export type MigrationDb = Kysely<any>;
+
 const migrations: Record<string, Migration> = {
   '001-initial': m001,
   '002-telemetry': m002telemetry,

@@ -1,13 +1,11 @@
-import type { CreateTableBuilder, Kysely } from 'kysely';
+import type { CreateTableBuilder } from 'kysely';
+import type { MigrationDb } from '../db';
 
 /**
  * The first schema. Written with Kysely's schema builder so the same migration runs on
  * SQLite now and PostgreSQL later. Never edit a released migration: add the next one.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations are schema-agnostic by design
-type AnyDb = Kysely<any>;
-
-export async function up(db: AnyDb): Promise<void> {
+export async function up(db: MigrationDb): Promise<void> {
   await db.schema
     .createTable('policies')
     .addColumn('name', 'text', (c) => c.primaryKey())
@@ -239,7 +237,7 @@ export async function up(db: AnyDb): Promise<void> {
     .execute();
 }
 
-export async function down(db: AnyDb): Promise<void> {
+export async function down(db: MigrationDb): Promise<void> {
   for (const t of [
     'replicas',
     'migration_objects',

@@ -1,14 +1,11 @@
-import type { Kysely } from 'kysely';
+import type { MigrationDb } from '../db';
 
 /**
  * Telemetry: an id on each outbox row and the bridge's per-source watermarks, so events
  * relayed again after an ambiguous Kafka failure are recognised and counted once
  * (see events/README.md).
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations are schema-agnostic by design
-type AnyDb = Kysely<any>;
-
-export async function up(db: AnyDb): Promise<void> {
+export async function up(db: MigrationDb): Promise<void> {
   // "<source>:<n>": which sink instance accepted the message and its number there, and the
   // partition it was (or would have been) sent to: a re-send must group messages the same way.
   await db.schema.alterTable('event_outbox').addColumn('msg_id', 'text').execute();
@@ -26,7 +23,7 @@ export async function up(db: AnyDb): Promise<void> {
   await db.schema.createIndex('dead_letters_ts').on('dead_letters').columns(['ts']).execute();
 }
 
-export async function down(db: AnyDb): Promise<void> {
+export async function down(db: MigrationDb): Promise<void> {
   await db.schema.dropIndex('dead_letters_ts').ifExists().execute();
   await db.schema.dropTable('source_marks').ifExists().execute();
   await db.schema.alterTable('event_outbox').dropColumn('partition').execute();

@@ -1,4 +1,5 @@
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
+import type { MigrationDb } from '../db';
 
 /**
  * Each dataset's standing recommendation: its id and the advice it gives (the columns a
@@ -7,10 +8,7 @@ import { sql, type Kysely } from 'kysely';
  * wide `recommendations` rows (about half the cost of a pass at 100,000 datasets). Written
  * only by store/recommendations.ts, in the transaction that inserts the recommendation.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations are schema-agnostic by design
-type AnyDb = Kysely<any>;
-
-export async function up(db: AnyDb): Promise<void> {
+export async function up(db: MigrationDb): Promise<void> {
   await db.schema
     .createTable('recommendation_heads')
     .addColumn('dataset_id', 'integer', (c) =>
@@ -34,6 +32,6 @@ export async function up(db: AnyDb): Promise<void> {
   `.execute(db);
 }
 
-export async function down(db: AnyDb): Promise<void> {
+export async function down(db: MigrationDb): Promise<void> {
   await db.schema.dropTable('recommendation_heads').ifExists().execute();
 }

@@ -24,6 +24,7 @@ import { checkLocation } from '../../storage/location';
 import { openDatabase, type OpenedDb } from '../../store/db';
 import type { MigrationJob } from '../../store/schema';
 import { startMigrationWorker, type RunningWorker } from '../../workers/migration-worker';
+import type { TestResponse } from './api';
 import { tempDir } from './dim-process';
 
 /**
@@ -83,11 +84,8 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export interface Reply {
-  status: number;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON answers
-  body: any;
-}
+/** An HTTP answer as the in-process API tests see it, without headers. */
+export type Reply = Pick<TestResponse, 'status' | 'body'>;
 
 export async function startHarness(opts: {
   name: string;
