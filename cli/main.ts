@@ -49,13 +49,23 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
+/** The configuration, parsed once from the environment; a bad value exits 2 with one line. */
+function configOrExit(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 2);
+    throw err;
+  }
+}
+
 async function run(command: string, json: boolean, config: Config): Promise<void> {
   const log = createLogger(config.logLevel, { proc: `dim ${command}` });
   const parts = commands[command]!;
   // Loaded here, not at the top: --help, --version and bad input answer without loading
   // Temporal, Express and the cloud SDKs (about two seconds).
   const { startSystem } = await import('../runtime/system');
-  const system = await startSystem(config, parts, log, process.env.PATH);
+  const system = await startSystem(config, parts, log);
   const summary = {
     event: 'ready',
     api: system.apiUrl,
@@ -103,13 +113,7 @@ export async function main(argv: string[]): Promise<void> {
   // `dim storage ...` parses its own options (cli/commands/storage.ts).
   const first = argv.findIndex((a) => !a.startsWith('-'));
   if (argv[first] === 'storage') {
-    let config: Config;
-    try {
-      config = loadConfig(process.env);
-    } catch (err) {
-      if (err instanceof ConfigError) fail(err.message, 2);
-      throw err;
-    }
+    const config = configOrExit();
     const { storageCommand } = await import('./commands/storage');
     const code = await storageCommand([...argv.slice(0, first), ...argv.slice(first + 1)], config, {
       out: (t) => process.stdout.write(t),
@@ -143,13 +147,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   if (!(command in commands)) fail(`unknown command "${command}" (see dim --help)`, 2);
 
-  let config: Config;
-  try {
-    config = loadConfig(process.env);
-  } catch (err) {
-    if (err instanceof ConfigError) fail(err.message, 2);
-    throw err;
-  }
+  const config = configOrExit();
   try {
     await run(command, values.json ?? false, config);
   } catch (err) {

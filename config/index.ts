@@ -53,6 +53,8 @@ export const EnvSchema = z
     DIM_TEMPORAL_BIN: z.string().min(1).optional(),
     DIM_TEMPORAL_PORT: port.default(7233),
     DIM_TEMPORAL_UI_PORT: port.default(8233),
+    /** Where `dim up` looks for the `temporal` binary before the tools dir. */
+    PATH: z.string().optional(),
     KAFKA_BROKERS: list(hostPort.clone()).optional(),
     KAFKA_CLIENT_ID: z.string().min(1).max(100).default('dim'),
     DIM_TOPIC_PREFIX: z
@@ -114,7 +116,14 @@ export interface Config {
     namespace: string;
     /** The Temporal Web UI that jobs link to: TEMPORAL_UI_URL, else the dev server's own. */
     uiUrl: string | undefined;
-    devServer: { bin: string | undefined; port: number; uiPort: number; dbFile: string };
+    devServer: {
+      bin: string | undefined;
+      /** The directories searched for `temporal` (PATH), before the tools dir. */
+      searchPath: string | undefined;
+      port: number;
+      uiPort: number;
+      dbFile: string;
+    };
   };
   kafka: { brokers: string[]; clientId: string } | undefined;
   events: {
@@ -206,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         (e.TEMPORAL_ADDRESS ? undefined : `http://127.0.0.1:${e.DIM_TEMPORAL_UI_PORT}`),
       devServer: {
         bin: e.DIM_TEMPORAL_BIN,
+        searchPath: e.PATH,
         port: e.DIM_TEMPORAL_PORT,
         uiPort: e.DIM_TEMPORAL_UI_PORT,
         dbFile: path.join(dataDir, 'temporal', 'temporal.db'),

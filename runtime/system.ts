@@ -42,12 +42,7 @@ export interface System {
   failed: Promise<Error>;
 }
 
-export async function startSystem(
-  config: Config,
-  parts: Parts,
-  log: Logger,
-  pathEnv?: string,
-): Promise<System> {
+export async function startSystem(config: Config, parts: Parts, log: Logger): Promise<System> {
   const stops: Array<() => Promise<void>> = [];
   const failures: Array<Promise<Error>> = [];
   let stopping: Promise<void> | undefined;
@@ -70,7 +65,7 @@ export async function startSystem(
       const bin = await resolveTemporalBinary({
         configured: ds.bin,
         toolsDir: config.toolsDir,
-        pathEnv,
+        pathEnv: ds.searchPath,
       });
       const dev: DevServer = await startTemporalDevServer({
         bin,
