@@ -9,6 +9,7 @@ import {
   expectedSums,
   kafkaClient,
   plainProducer,
+  ingestUntilKilled,
   post,
   produceEvents,
   services,
@@ -175,31 +176,15 @@ describe('telemetry through Kafka', () => {
     };
     const api = await startDim('api', env);
     const url = `http://127.0.0.1:${port}`;
-    const ts = Date.now() - 60_000;
     const batch = 1000;
-    let next = 0;
-    let accepted = 0;
-    let unanswered = 0; // batches whose answer died with the process
-    const client = async () => {
-      for (;;) {
-        const from = next;
-        next += batch;
-        const events = Array.from({ length: batch }, (_, j) => eventAt(from + j, s.ids, ts));
-        try {
-          const res = await post(`${url}/access-events`, events);
-          if (res.status !== 202) throw new Error(`unexpected ${res.status}: ${res.text}`);
-          accepted += batch;
-        } catch (err) {
-          if ((err as Error).message.startsWith('unexpected')) throw err;
-          unanswered++;
-          return; // the API is gone
-        }
-      }
-    };
-    const clients = [client(), client(), client(), client()];
-    await waitFor('20,000 accepted', () => accepted >= 20_000, 60_000, 5);
-    api.child.kill('SIGKILL');
-    await Promise.all(clients);
+    const { accepted, unanswered } = await ingestUntilKilled({
+      url,
+      ids: s.ids,
+      ts: Date.now() - 60_000,
+      batch,
+      killAt: 20_000,
+      kill: () => api.child.kill('SIGKILL'),
+    });
     await api.exited;
     // A 202 meant Kafka acknowledged the batch (or the outbox held it): a bridge counts it.
     const bridge = await startDim('bridge', env);

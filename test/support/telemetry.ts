@@ -192,3 +192,43 @@ export async function post(url: string, body: unknown): Promise<{ status: number
   });
   return { status: res.status, text: await res.text() };
 }
+
+/**
+ * Four clients POST batches of `batch` events to a `dim api` child until it is killed:
+ * `kill` runs once `killAt` events were accepted. Returns what was accepted (202) and how
+ * many batches lost their answer with the process (each may or may not have landed).
+ */
+export async function ingestUntilKilled(opts: {
+  url: string;
+  ids: number[];
+  ts: number;
+  batch: number;
+  killAt: number;
+  kill: () => void;
+}): Promise<{ accepted: number; unanswered: number }> {
+  const { url, ids, ts, batch } = opts;
+  let next = 0;
+  let accepted = 0;
+  let unanswered = 0;
+  const client = async () => {
+    for (;;) {
+      const from = next;
+      next += batch;
+      const events = Array.from({ length: batch }, (_, j) => eventAt(from + j, ids, ts));
+      try {
+        const res = await post(`${url}/access-events`, events);
+        if (res.status !== 202) throw new Error(`unexpected ${res.status}: ${res.text}`);
+        accepted += batch;
+      } catch (err) {
+        if ((err as Error).message.startsWith('unexpected')) throw err;
+        unanswered++;
+        return; // the API is gone
+      }
+    }
+  };
+  const clients = [client(), client(), client(), client()];
+  await waitFor(`${opts.killAt} accepted`, () => accepted >= opts.killAt, 60_000, 5);
+  opts.kill();
+  await Promise.all(clients);
+  return { accepted, unanswered };
+}
