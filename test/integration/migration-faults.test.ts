@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomFillSync, randomUUID } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createLogger } from '../../runtime/log';
@@ -10,7 +9,8 @@ import {
   type DevServer,
 } from '../../runtime/temporal-dev';
 import { progressQuery } from '../../workflows/migration-contract';
-import { freePort, pidsMatching, repoRoot } from '../support/dim-process';
+import { startChildWorker, writeRandomFile, type ChildWorker } from '../support/child-worker';
+import { freePort, pidsMatching } from '../support/dim-process';
 import {
   bundleWorkflows,
   createDataset,
@@ -39,54 +39,6 @@ beforeAll(async () => {
   bundle = await bundleWorkflows();
 });
 
-function writeRandom(file: string, size: number): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const fd = openSync(file, 'w');
-  const buf = Buffer.allocUnsafe(8 * MiB);
-  for (let done = 0; done < size; done += buf.length) {
-    writeSync(fd, randomFillSync(buf), 0, Math.min(buf.length, size - done));
-  }
-  closeSync(fd);
-}
-
-interface ChildWorker {
-  child: ChildProcess;
-  exited: Promise<number | null>;
-  stderr: () => string;
-}
-
-/** A migration worker in a child process (test/support/migration-worker-child.ts). */
-function startChildWorker(opts: Record<string, unknown>): Promise<ChildWorker> {
-  const child = spawn(
-    process.execPath,
-    [
-      '-r',
-      path.join(repoRoot, 'test', 'support', 'register-ts.js'),
-      path.join(repoRoot, 'test', 'support', 'migration-worker-child.ts'),
-    ],
-    {
-      cwd: repoRoot,
-      env: { ...process.env, DIM_TEST_WORKER: JSON.stringify(opts) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
-  );
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('"event":"ready"')) resolve({ child, exited, stderr: () => err });
-    });
-    void exited.then((code) =>
-      reject(new Error(`worker child exited (${code}) before it was ready:\n${err}`)),
-    );
-  });
-}
-
 describe('a worker stopped and killed mid-copy of 500 MB', () => {
   let h: Harness;
   const children: ChildWorker[] = [];
@@ -102,8 +54,8 @@ describe('a worker stopped and killed mid-copy of 500 MB', () => {
     const bundleFile = path.join(h.dir, 'workflow-bundle.js');
     writeFileSync(bundleFile, bundle);
     const src = path.join(h.root, 'src', 'big');
-    writeRandom(path.join(src, 'one-300.bin'), 300 * MiB);
-    for (let i = 0; i < 4; i++) writeRandom(path.join(src, `parts/p${i}.bin`), 50 * MiB);
+    writeRandomFile(path.join(src, 'one-300.bin'), 300 * MiB);
+    for (let i = 0; i < 4; i++) writeRandomFile(path.join(src, `parts/p${i}.bin`), 50 * MiB);
     const total = 500 * MiB;
     const before = treeDigest(src);
     const workerOpts = {
@@ -211,7 +163,7 @@ describe('the Temporal server restarted mid-job', () => {
       tuning: { maxBytesPerSecond: 10 * MiB, checkpointMs: 250 },
     });
     const src = path.join(h.root, 'src', 'mid');
-    for (let i = 0; i < 5; i++) writeRandom(path.join(src, `f${i}.bin`), 8 * MiB);
+    for (let i = 0; i < 5; i++) writeRandomFile(path.join(src, `f${i}.bin`), 8 * MiB);
     const before = treeDigest(src);
     const id = await createDataset(h, 'mid', fileUri(src));
     const r = await h.request('POST', '/plan-migration', {
