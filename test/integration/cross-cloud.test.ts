@@ -1,11 +1,5 @@
-import {
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectsCommand,
-  ListMultipartUploadsCommand,
-  ListObjectsV2Command,
-} from '@aws-sdk/client-s3';
-import { execFile, execFileSync } from 'node:child_process';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -15,7 +9,16 @@ import type { GcsDriver } from '../../storage/drivers/gcs';
 import type { S3Driver } from '../../storage/drivers/s3';
 import { progressQuery } from '../../workflows/migration-contract';
 import { startChildWorker, writeRandomFile, type ChildWorker } from '../support/child-worker';
-import { repoRoot } from '../support/dim-process';
+import {
+  createBuckets,
+  GCS_ENDPOINT,
+  MINIO,
+  rcloneEnv,
+  rclonePath,
+  rcloneRemote,
+  removeBuckets,
+  S3_ENDPOINT,
+} from '../support/cloud';
 import {
   bundleWorkflows,
   createDataset,
@@ -45,12 +48,6 @@ import {
  */
 jest.setTimeout(300_000);
 
-const S3_ENDPOINT = 'http://127.0.0.1:9000';
-const GCS_ENDPOINT = 'http://127.0.0.1:4443';
-const MINIO = {
-  accessKeyId: process.env.MINIO_ROOT_USER ?? 'dimminio',
-  secretAccessKey: process.env.MINIO_ROOT_PASSWORD ?? 'dimminio-secret',
-};
 const MiB = 1024 * 1024;
 const BIG = 200 * MiB;
 const SMALL = 1000;
@@ -62,7 +59,7 @@ const endpoints = { s3: S3_ENDPOINT, gcs: GCS_ENDPOINT };
 let bundle: string;
 let h: Harness;
 let rclone: string;
-let rcloneEnv: NodeJS.ProcessEnv;
+let rcloneEnvironment: NodeJS.ProcessEnv;
 const timings: string[] = [];
 
 const s3 = () => h.storage.driverFor('s3://any-bucket') as S3Driver;
@@ -70,16 +67,20 @@ const gcs = () => h.storage.driverFor('gs://any-bucket') as GcsDriver;
 
 /** `rclone check` by content of two locations (dim URIs): both sides are read in full. */
 async function rcloneCheck(a: string, b: string): Promise<string> {
-  const remote = (uri: string) => {
-    const loc = h.storage.parse(uri);
-    if (loc.scheme === 'file') return loc.path;
-    return `${loc.scheme === 's3' ? 'dims3' : 'dimgs'}:${loc.bucket}/${loc.prefix}`;
-  };
   try {
     const { stdout, stderr } = await promisify(execFile)(
       rclone,
-      ['check', remote(a), remote(b), '--download', '--checkers', '16', '--log-level', 'NOTICE'],
-      { env: rcloneEnv, maxBuffer: 16 * MiB },
+      [
+        'check',
+        rcloneRemote(a),
+        rcloneRemote(b),
+        '--download',
+        '--checkers',
+        '16',
+        '--log-level',
+        'NOTICE',
+      ],
+      { env: rcloneEnvironment, maxBuffer: 16 * MiB },
     );
     return stdout + stderr;
   } catch (err) {
@@ -112,21 +113,6 @@ async function listing(uri: string): Promise<ObjectInfo[]> {
   return out;
 }
 
-async function emptyS3Bucket(): Promise<void> {
-  let token: string | undefined;
-  do {
-    const page = await s3().client.send(
-      new ListObjectsV2Command({ Bucket: bucket, ContinuationToken: token }),
-    );
-    const objects = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ Key: o.Key }] : []));
-    if (objects.length)
-      await s3().client.send(
-        new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects } }),
-      );
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-}
-
 /**
  * Keys under `prefix` with an unfinished multipart upload. MinIO filters uploads only by an
  * exact key, not by a prefix, so the whole bucket is listed and filtered here.
@@ -151,10 +137,7 @@ async function incompleteUploads(prefix: string): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  rclone = execFileSync(path.join(repoRoot, 'dev', 'tools'), ['path', 'rclone'], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }).trim();
+  rclone = rclonePath();
   bundle = await bundleWorkflows();
   h = await startHarness({
     name: 'cross-cloud',
@@ -163,48 +146,15 @@ beforeAll(async () => {
     endpoints,
     storageOverrides: { s3: { credentials: MINIO } },
   });
-  await s3().client.send(new CreateBucketCommand({ Bucket: bucket }));
   // fake-gcs-server needs no project; the drivers run without one, as `dim up` would.
-  const made = await fetch(`${GCS_ENDPOINT}/storage/v1/b?project=dim-test`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name: bucket }),
-  });
-  expect(made.status).toBe(200);
-
-  const rcloneConfig = path.join(h.dir, 'rclone.conf');
-  writeFileSync(rcloneConfig, '');
-  // A clean environment: variables such as AWS_CA_BUNDLE (set on some machines) make rclone's
-  // S3 backend refuse plain-HTTP endpoints ("unable to load custom CA bundle").
-  rcloneEnv = {
-    PATH: process.env.PATH,
-    HOME: h.dir,
-    NO_PROXY: '127.0.0.1,localhost',
-    no_proxy: '127.0.0.1,localhost',
-    RCLONE_CONFIG: rcloneConfig,
-    RCLONE_CONFIG_DIMS3_TYPE: 's3',
-    RCLONE_CONFIG_DIMS3_PROVIDER: 'Minio',
-    RCLONE_CONFIG_DIMS3_ENDPOINT: S3_ENDPOINT,
-    RCLONE_CONFIG_DIMS3_REGION: 'us-east-1',
-    RCLONE_CONFIG_DIMS3_ACCESS_KEY_ID: MINIO.accessKeyId,
-    RCLONE_CONFIG_DIMS3_SECRET_ACCESS_KEY: MINIO.secretAccessKey,
-    // fake-gcs-server speaks the JSON API over plain HTTP without authentication.
-    RCLONE_CONFIG_DIMGS_TYPE: 'google cloud storage',
-    RCLONE_CONFIG_DIMGS_ENDPOINT: `${GCS_ENDPOINT}/storage/v1/`,
-    RCLONE_CONFIG_DIMGS_ANONYMOUS: 'true',
-  };
+  await createBuckets(s3(), bucket);
+  rcloneEnvironment = rcloneEnv(h.dir);
 }, 120_000);
 
 afterAll(async () => {
   if (timings.length) console.log(`cross-cloud timings:\n${timings.join('\n')}`);
   if (h) {
-    await emptyS3Bucket().catch(() => undefined);
-    await s3()
-      .client.send(new DeleteBucketCommand({ Bucket: bucket }))
-      .catch(() => undefined);
-    const b = gcs().storage.bucket(bucket);
-    await b.deleteFiles({ force: true }).catch(() => undefined);
-    await b.delete().catch(() => undefined);
+    await removeBuckets(s3(), gcs(), bucket);
     await h.close();
   }
 }, 120_000);

@@ -1,9 +1,4 @@
-import {
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectsCommand,
-  ListObjectsV2Command,
-} from '@aws-sdk/client-s3';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -16,6 +11,7 @@ import { createStorage, type Storage, type StorageOverrides } from '../../storag
 import { checkStorage, type StorageCheckReport } from '../../storage/check';
 import type { GcsDriver } from '../../storage/drivers/gcs';
 import type { S3Driver } from '../../storage/drivers/s3';
+import { createBuckets, GCS_ENDPOINT, MINIO, removeBuckets, S3_ENDPOINT } from '../support/cloud';
 import { dimBin, freePort, repoRoot } from '../support/dim-process';
 
 /**
@@ -27,13 +23,6 @@ import { dimBin, freePort, repoRoot } from '../support/dim-process';
  * 429 (GCS).
  */
 jest.setTimeout(120_000);
-
-const S3_ENDPOINT = 'http://127.0.0.1:9000';
-const GCS_ENDPOINT = 'http://127.0.0.1:4443';
-const MINIO = {
-  accessKeyId: process.env.MINIO_ROOT_USER ?? 'dimminio',
-  secretAccessKey: process.env.MINIO_ROOT_PASSWORD ?? 'dimminio-secret',
-};
 
 const run = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
 const bucket = `dim-check-${run}`;
@@ -92,35 +81,15 @@ async function gcsKeys(prefix = ''): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  const s3 = storage.driverFor(`s3://${bucket}`) as S3Driver;
-  await s3.client.send(new CreateBucketCommand({ Bucket: bucket }));
-  const gcs = storage.driverFor(`gs://${bucket}`) as GcsDriver;
-  await gcs.storage.createBucket(bucket);
+  await createBuckets(storage.driverFor(`s3://${bucket}`) as S3Driver, bucket);
 }, 30_000);
 
 afterAll(async () => {
-  const s3 = storage.driverFor(`s3://${bucket}`) as S3Driver;
-  try {
-    const keys = await s3Keys();
-    if (keys.length) {
-      await s3.client.send(
-        new DeleteObjectsCommand({
-          Bucket: bucket,
-          Delete: { Objects: keys.map((Key) => ({ Key })) },
-        }),
-      );
-    }
-    await s3.client.send(new DeleteBucketCommand({ Bucket: bucket }));
-  } catch {
-    // best effort
-  }
-  try {
-    const b = (storage.driverFor(`gs://${bucket}`) as GcsDriver).storage.bucket(bucket);
-    await b.deleteFiles({ force: true });
-    await b.delete();
-  } catch {
-    // best effort
-  }
+  await removeBuckets(
+    storage.driverFor(`s3://${bucket}`) as S3Driver,
+    storage.driverFor(`gs://${bucket}`) as GcsDriver,
+    bucket,
+  );
   await storage.close();
   rmSync(base, { recursive: true, force: true });
 }, 60_000);

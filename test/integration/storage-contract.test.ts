@@ -1,9 +1,3 @@
-import {
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectsCommand,
-  ListObjectsV2Command,
-} from '@aws-sdk/client-s3';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +5,7 @@ import { loadConfig } from '../../config';
 import { createStorage, type Storage } from '../../storage';
 import type { GcsDriver } from '../../storage/drivers/gcs';
 import { S3Driver } from '../../storage/drivers/s3';
+import { createBuckets, GCS_ENDPOINT, MINIO, removeBuckets, S3_ENDPOINT } from '../support/cloud';
 import { runDriverContract } from './storage-contract';
 
 /**
@@ -19,12 +14,6 @@ import { runDriverContract } from './storage-contract';
  * created here with the SDKs, with names unique to this run, and removed afterwards.
  */
 
-const S3_ENDPOINT = 'http://127.0.0.1:9000';
-const GCS_ENDPOINT = 'http://127.0.0.1:4443';
-const MINIO = {
-  accessKeyId: process.env.MINIO_ROOT_USER ?? 'dimminio',
-  secretAccessKey: process.env.MINIO_ROOT_PASSWORD ?? 'dimminio-secret',
-};
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
 
@@ -53,39 +42,15 @@ const storage: Storage = createStorage(config.storage, {
 });
 
 beforeAll(async () => {
-  const s3 = storage.driverFor(`s3://${s3Bucket}`) as S3Driver;
-  await s3.client.send(new CreateBucketCommand({ Bucket: s3Bucket }));
-  const gcs = storage.driverFor(`gs://${gcsBucket}`) as GcsDriver;
-  await gcs.storage.createBucket(gcsBucket);
+  await createBuckets(storage.driverFor(`s3://${s3Bucket}`) as S3Driver, s3Bucket);
 }, 30_000);
 
 afterAll(async () => {
-  const s3 = storage.driverFor(`s3://${s3Bucket}`) as S3Driver;
-  try {
-    let token: string | undefined;
-    do {
-      const page = await s3.client.send(
-        new ListObjectsV2Command({ Bucket: s3Bucket, ContinuationToken: token }),
-      );
-      const objects = (page.Contents ?? []).flatMap((o) => (o.Key ? [{ Key: o.Key }] : []));
-      if (objects.length)
-        await s3.client.send(
-          new DeleteObjectsCommand({ Bucket: s3Bucket, Delete: { Objects: objects } }),
-        );
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    await s3.client.send(new DeleteBucketCommand({ Bucket: s3Bucket }));
-  } catch {
-    // best effort: a leftover bucket in var/services is harmless
-  }
-  try {
-    const gcs = storage.driverFor(`gs://${gcsBucket}`) as GcsDriver;
-    const bucket = gcs.storage.bucket(gcsBucket);
-    await bucket.deleteFiles({ force: true });
-    await bucket.delete();
-  } catch {
-    // best effort
-  }
+  await removeBuckets(
+    storage.driverFor(`s3://${s3Bucket}`) as S3Driver,
+    storage.driverFor(`gs://${gcsBucket}`) as GcsDriver,
+    s3Bucket,
+  );
   await storage.close();
   rmSync(base, { recursive: true, force: true });
 }, 60_000);
