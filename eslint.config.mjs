@@ -14,7 +14,17 @@ const ioModules = [
   '@temporalio/worker',
   '@temporalio/activity',
 ];
-const ownIoFolders = ['api', 'store', 'storage', 'events', 'workers', 'cli', 'runtime', 'config'];
+const ownIoFolders = [
+  'api',
+  'store',
+  'storage',
+  'events',
+  'workers',
+  'cli',
+  'runtime',
+  'config',
+  'migrations',
+];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'var/**', 'coverage/**', '**/*.js', '**/*.mjs'] },

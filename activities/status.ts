@@ -1,5 +1,5 @@
 import type { EventSink } from '../events/sink';
-import { updateJob } from '../store/jobs';
+import { recordJobActors, updateJob } from '../store/jobs';
 import type { Db } from '../store/db';
 import type { MigrationJob } from '../store/schema';
 import type { MoverMetrics } from './metrics';
@@ -30,6 +30,7 @@ export async function mirrorStatus(
   deps: { db: Db; events: EventSink; metrics?: MoverMetrics },
   input: StatusInput,
 ): Promise<void> {
+  if (input.actors) await recordJobActors(deps.db, input.jobId, input.actors);
   const job = await updateJob(deps.db, input.jobId, {
     status: input.status,
     error: input.error,

@@ -65,6 +65,14 @@ export interface StatusInput {
   error?: string | null;
   runId?: string;
   progress?: Partial<JobProgress>;
+  /** Who approved, cancelled and retired the job so far, as the workflow knows it. */
+  actors?: JobActors;
+}
+
+export interface JobActors {
+  approved_by: string | null;
+  cancelled_by: string | null;
+  retired_by: string | null;
 }
 
 export interface SwitchInput {

@@ -22,6 +22,7 @@ export const Errors = {
   notFound: (what: string, id: string | number) =>
     new DimError('not_found', 404, `${what} ${id} does not exist`, undefined, { id }),
   conflict: (message: string, field?: string) => new DimError('conflict', 409, message, field),
+  forbidden: (message: string, field?: string) => new DimError('forbidden', 403, message, field),
   unavailable: (message: string, retryAfterS?: number) =>
     new DimError('unavailable', 503, message, undefined, retryAfterS ? { retryAfterS } : {}),
   tooLarge: (message: string) => new DimError('too_large', 413, message),

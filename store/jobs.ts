@@ -116,6 +116,52 @@ export async function updateJob(db: Db, jobId: string, u: StatusUpdate): Promise
   return row;
 }
 
+export type JobActor = 'approved_by' | 'cancelled_by' | 'retired_by';
+
+const ACTOR_ACTIONS: Record<JobActor, string> = {
+  approved_by: 'job.approved',
+  cancelled_by: 'job.cancelled',
+  retired_by: 'job.retired',
+};
+
+/**
+ * Records who approved, cancelled and retired a job, each once (the first name the workflow
+ * reported stays), with an audit_log row for each one recorded now: the audit trail holds
+ * these acts even when the signal came straight through Temporal instead of the API.
+ */
+export async function recordJobActors(
+  db: Db,
+  jobId: string,
+  actors: Partial<Record<JobActor, string | null>>,
+  now = Date.now(),
+): Promise<JobActor[]> {
+  const recorded: JobActor[] = [];
+  for (const [col, by] of Object.entries(actors) as [JobActor, string | null | undefined][]) {
+    if (!by) continue;
+    await db.transaction().execute(async (trx) => {
+      const res = await trx
+        .updateTable('migration_jobs')
+        .set({ [col]: by })
+        .where('job_id', '=', jobId)
+        .where(col, 'is', null)
+        .executeTakeFirst();
+      if (Number(res.numUpdatedRows) === 0) return;
+      await trx
+        .insertInto('audit_log')
+        .values({
+          ts: now,
+          actor: by,
+          action: ACTOR_ACTIONS[col],
+          target: `job:${jobId}`,
+          details: '{}',
+        })
+        .execute();
+      recorded.push(col);
+    });
+  }
+  return recorded;
+}
+
 /** Progress only (the copy reports it while it runs); never touches the status. */
 export async function updateJobProgress(db: Db, jobId: string, p: JobProgress): Promise<void> {
   await db

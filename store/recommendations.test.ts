@@ -31,6 +31,8 @@ describe('computeRecommendations (set-based)', () => {
       retire_source: 0,
       retire_grace_s: 0,
       auto_apply: 0,
+      four_eyes: 0,
+      approvers: '[]',
     };
     await store.db
       .insertInto('policies')

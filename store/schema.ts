@@ -40,6 +40,10 @@ export interface PoliciesTable {
   retire_source: number;
   retire_grace_s: number;
   auto_apply: number;
+  /** 1: the approver of a migration must not be the caller who planned it. */
+  four_eyes: number;
+  /** JSON array of caller names allowed to approve; [] = any caller with the operator role. */
+  approvers: string;
   created_at: number;
   updated_at: number;
 }
@@ -207,6 +211,15 @@ export interface MigrationJobsTable {
   requested_by: string;
   require_approval: number;
   retire_source: number;
+  /** Seconds between the switch and the deletion of the source. */
+  retire_grace_s: Generated<number>;
+  /** The approval rules of the policy when the job was planned (see PoliciesTable). */
+  four_eyes: Generated<number>;
+  approvers: Generated<string>;
+  /** Who approved, cancelled and retired the job, as the workflow recorded it. */
+  approved_by: string | null;
+  cancelled_by: string | null;
+  retired_by: string | null;
   submitted_at: number;
   updated_at: number;
 }

@@ -19,7 +19,12 @@ export interface MigrationInput {
   retireSource: boolean;
   /** Seconds between the switch and the deletion of the source (0: at once). */
   retireGraceS: number;
+  /** The caller who planned the migration. */
   requestedBy: string;
+  /** The policy's four-eyes rule: the approver must not be `requestedBy` (absent: off). */
+  fourEyes?: boolean;
+  /** Caller names allowed to approve (absent or empty: anyone who may send the signal). */
+  approvers?: string[];
 }
 
 export interface Refusal {
@@ -42,11 +47,15 @@ export interface MigrationProgress {
   copy_attempts: number;
   error: string | null;
   approved_by: string | null;
+  /** Approvals the workflow ignored, and why (four-eyes, approver list). */
+  approval_refusals?: Refusal[];
   cancel_requested_by: string | null;
   cancel_refusals: Refusal[];
   /** ISO time the source will be deleted at, while the job waits out the grace period. */
   retire_at: string | null;
   source_retired: boolean;
+  /** Who retired the source: `policy` after the grace period, or who sent `retireNow`. */
+  retired_by?: string | null;
 }
 
 export type MigrationResult = MigrationProgress;

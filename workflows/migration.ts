@@ -16,6 +16,7 @@ import type { Duration, RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
 import type { CopyResult, VerifyResult } from '../activities/types';
 import type { JobStatus } from '../store/schema';
+import { approvalRefusal } from './approval';
 import {
   approveSignal,
   cancelSignal,
@@ -101,10 +102,12 @@ export async function migration(input: MigrationInput): Promise<MigrationResult>
     copy_attempts: 0,
     error: null,
     approved_by: null,
+    approval_refusals: [],
     cancel_requested_by: null,
     cancel_refusals: [],
     retire_at: null,
     source_retired: false,
+    retired_by: null,
   };
   let cancelReason: string | undefined;
   /** Set (synchronously, before anything awaits) once the switch may begin. */
@@ -134,12 +137,34 @@ export async function migration(input: MigrationInput): Promise<MigrationResult>
   };
 
   setHandler(progressQuery, () => p);
+  // The same rule the migration service checks before it signals: an approval sent straight
+  // through Temporal (Web UI, CLI) by someone who bypasses the API is held to it here.
+  const rule = {
+    plannedBy: input.requestedBy,
+    fourEyes: input.fourEyes === true,
+    approvers: input.approvers ?? [],
+  };
   setHandler(approveSignal, (a) => {
-    p.approved_by ??= a?.by ?? 'unknown';
+    if (p.approved_by !== null) return;
+    const by = a?.by;
+    const why =
+      by === undefined
+        ? rule.fourEyes || rule.approvers.length > 0
+          ? 'the approval does not say who approves ({"by": "<name>"}), and the policy requires it'
+          : undefined
+        : approvalRefusal(rule, by);
+    if (why) {
+      p.approval_refusals!.push({ at: new Date().toISOString(), by: by ?? 'unknown', reason: why });
+      log.info('approval refused', { jobId: input.jobId, by, reason: why });
+      return;
+    }
+    p.approved_by = by ?? 'unknown';
   });
   setHandler(cancelSignal, (a) => requestCancel(a?.by ?? 'unknown', a?.reason));
-  setHandler(retireNowSignal, () => {
+  let retireNowBy: string | undefined;
+  setHandler(retireNowSignal, (a) => {
     retireNow = true;
+    retireNowBy ??= a?.by;
   });
   setHandler(keepSourceSignal, () => {
     keepSource = true;
@@ -161,6 +186,11 @@ export async function migration(input: MigrationInput): Promise<MigrationResult>
         status,
         error,
         runId: workflowInfo().runId,
+        actors: {
+          approved_by: p.approved_by,
+          cancelled_by: p.cancel_requested_by,
+          retired_by: p.retired_by ?? null,
+        },
         progress: {
           bytes_done: p.bytes_done,
           bytes_total: p.bytes_total,
@@ -230,6 +260,7 @@ export async function migration(input: MigrationInput): Promise<MigrationResult>
         try {
           await retire({ jobId: input.jobId });
           p.source_retired = true;
+          p.retired_by = retireNowBy ?? 'policy';
         } catch (err) {
           // The data is safe at the destination: the job completes, the source stays.
           const { message } = describe(err);

@@ -23,6 +23,8 @@ describe('policies API', () => {
       retire_source: false,
       retire_grace_s: 0,
       auto_apply: false,
+      four_eyes: false,
+      approvers: [],
       created_at: expect.any(String),
       updated_at: expect.any(String),
     });

@@ -8,6 +8,7 @@ import {
   policyUsers,
   putPolicy,
 } from '../../store/policies';
+import { parseApprovers } from '../../migrations';
 import type { Db } from '../../store/db';
 import type { Policy } from '../../store/schema';
 import { iso, page, pageQuery, type Routes } from '../route';
@@ -79,6 +80,21 @@ export const PolicyBody = z
       .boolean({ error: 'must be true or false' })
       .default(false)
       .describe('The placement sweep may start migrations by itself'),
+    four_eyes: z
+      .boolean({ error: 'must be true or false' })
+      .default(false)
+      .describe('The approver of a migration must be another caller than the one who planned it'),
+    approvers: z
+      .array(
+        z
+          .string({ error: 'must be an API key name' })
+          .min(1, 'must not be empty')
+          .max(100, 'must be at most 100 characters'),
+        { error: 'must be a list of API key names' },
+      )
+      .max(100, 'must list at most 100 approvers')
+      .default([])
+      .describe('API key names allowed to approve migrations; empty: any operator'),
   })
   .refine((p) => p.warm_max_age_s >= p.hot_max_age_s, {
     path: ['warm_max_age_s'],
@@ -97,6 +113,8 @@ export const PolicyOut = z.object({
   retire_source: z.boolean(),
   retire_grace_s: z.number(),
   auto_apply: z.boolean(),
+  four_eyes: z.boolean(),
+  approvers: z.array(z.string()),
   created_at: z.string(),
   updated_at: z.string(),
 });
@@ -114,6 +132,8 @@ export function policyJson(p: Policy): z.infer<typeof PolicyOut> {
     retire_source: p.retire_source === 1,
     retire_grace_s: p.retire_grace_s,
     auto_apply: p.auto_apply === 1,
+    four_eyes: p.four_eyes === 1,
+    approvers: parseApprovers(p.approvers),
     created_at: iso(p.created_at)!,
     updated_at: iso(p.updated_at)!,
   };
@@ -166,6 +186,8 @@ export function registerPolicies(routes: Routes, deps: { db: Db }): void {
         retire_source: v.retire_source ? 1 : 0,
         retire_grace_s: v.retire_grace_s,
         auto_apply: v.auto_apply ? 1 : 0,
+        four_eyes: v.four_eyes ? 1 : 0,
+        approvers: JSON.stringify([...new Set(v.approvers)]),
       });
       return {
         status: created ? 201 : 200,

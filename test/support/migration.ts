@@ -15,6 +15,7 @@ import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import type { MoverTuning } from '../../activities/mover-env';
 import { createApp, listen, type ApiServer } from '../../api/app';
+import type { ApiKey } from '../../api/auth';
 import { LocalLogSink } from '../../events/local-log';
 import type { EventSink, Message, Topic } from '../../events/sink';
 import { silentLogger } from '../../runtime/log';
@@ -99,6 +100,8 @@ export async function startHarness(opts: {
   endpoints?: { s3?: string; gcs?: string };
   /** Driver options beyond the configuration, e.g. MinIO's credentials. */
   storageOverrides?: StorageOverrides;
+  /** API keys (name, role, secret); none: the API is open, every caller an anonymous admin. */
+  apiKeys?: ApiKey[];
 }): Promise<Harness> {
   const address = opts.address ?? TEMPORAL_ADDRESS;
   const dir = tempDir(opts.name);
@@ -141,7 +144,7 @@ export async function startHarness(opts: {
     log: silentLogger,
     health: {},
     db: store.db,
-    apiKeys: [],
+    apiKeys: opts.apiKeys ?? [],
     checkLocation: (uri, field) => checkLocation(uri, field, storageConfig),
     events: sink,
     temporal: {

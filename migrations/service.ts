@@ -1,0 +1,426 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { DimError, Errors } from '../errors';
+import { resolveLocation } from '../placement/location';
+import { overlaps } from '../activities/copy';
+import { normalizeGcsStorageClass, normalizeS3StorageClass } from '../storage/classes';
+import { parseStorageUri } from '../storage/uri';
+import { recordAudit } from '../store/audit';
+import { getDataset } from '../store/datasets';
+import type { Db } from '../store/db';
+import {
+  CANCELLABLE_STATUSES,
+  getJob,
+  getJobByKey,
+  insertJobOnce,
+  listJobs,
+  TERMINAL_STATUSES,
+  updateJob,
+  type JobFilter,
+} from '../store/jobs';
+import { DEFAULT_POLICY_NAME, getPolicy } from '../store/policies';
+import type { Dataset, MigrationJob, Policy, Tier } from '../store/schema';
+import { listTiers } from '../store/tiers';
+import { approvalRefusal } from '../workflows/approval';
+import {
+  approveSignal,
+  cancelSignal,
+  migrationWorkflowId,
+  type MigrationProgress,
+} from '../workflows/migration-contract';
+import { effectiveSafety, type PlannerRole, type SafetyPolicy } from './precedence';
+import {
+  needTemporal,
+  parseApprovers,
+  queryProgress,
+  sendSignal,
+  startWorkflow,
+  waitUntilClosed,
+  type TemporalDeps,
+} from './temporal';
+
+/**
+ * The migration service: planning, approving, cancelling, retrying and inspecting
+ * migrations, one use case per method. The API routes, the CLI and the placement sweep all
+ * call it; it holds every rule about what a caller may do (the policy outranks the planner,
+ * four-eyes, one migration of a dataset at a time, one job per job_key) and leaves the HTTP
+ * to its callers. Errors are typed DimErrors that the API maps to problem+json.
+ */
+
+/** Who asks: an API key's name and role, or `sweep` for the placement sweep. */
+export interface Actor {
+  name: string;
+  role: PlannerRole;
+}
+
+/** Validates a location from a request and returns it normalized (storage/location.ts). */
+export type LocationCheck = (uri: string, field: string) => Promise<string>;
+
+export interface MigrationServiceDeps {
+  db: Db;
+  checkLocation: LocationCheck;
+  temporal?: TemporalDeps;
+}
+
+export interface PlanRequest {
+  dataset_id: number;
+  target_location: string;
+  storage_class: string;
+  target_tier?: Tier;
+  require_approval?: boolean;
+  retire_source?: boolean;
+  retire_grace_s?: number;
+  job_key?: string;
+  recommendation_id?: number;
+}
+
+export type PlanOptions = Pick<
+  PlanRequest,
+  'require_approval' | 'retire_source' | 'retire_grace_s' | 'job_key'
+>;
+
+export interface Planned {
+  job: MigrationJob;
+  /** false: the same plan was made before (same job_key); this is that job. */
+  created: boolean;
+}
+
+/** The job_key of a plan without one: the same dataset version, place and class → the same job. */
+export function derivedJobKey(d: Dataset, dest: string, storageClass: string): string {
+  return createHash('sha256')
+    .update(`dim-migration\0${d.id}\0${d.version}\0${dest}\0${storageClass}`)
+    .digest('hex')
+    .slice(0, 32);
+}
+
+const JOB_KEY_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function normalizeStorageClass(uri: string, storageClass: string, field: string): string {
+  const { scheme } = parseStorageUri(uri, 'body.target_location');
+  try {
+    if (scheme === 's3') return normalizeS3StorageClass(storageClass);
+    if (scheme === 'gs') return normalizeGcsStorageClass(storageClass);
+  } catch (err) {
+    if (err instanceof DimError)
+      throw Errors.invalid(field, err.message.replace(/^storage_class: /, ''));
+    throw err;
+  }
+  return storageClass;
+}
+
+/** The policy's safety settings; a dataset without a policy row gets the safe defaults. */
+function safetyPolicy(name: string, p: Policy | undefined): SafetyPolicy {
+  return {
+    name,
+    require_approval: p?.require_approval === 1,
+    retire_source: p?.retire_source === 1,
+    retire_grace_s: p?.retire_grace_s ?? 0,
+    four_eyes: p?.four_eyes === 1,
+    approvers: parseApprovers(p?.approvers ?? '[]'),
+  };
+}
+
+export class MigrationService {
+  constructor(private readonly deps: MigrationServiceDeps) {}
+
+  private get db(): Db {
+    return this.deps.db;
+  }
+
+  /** Plans a migration: one row per job_key, one workflow per row, the same job when planned again. */
+  async plan(req: PlanRequest, actor: Actor, idempotencyKey?: string): Promise<Planned> {
+    const { db } = this;
+    const t = needTemporal(this.deps.temporal);
+    const d = await getDataset(db, req.dataset_id);
+    if (!d) {
+      throw new DimError(
+        'not_found',
+        404,
+        `body.dataset_id: dataset ${req.dataset_id} does not exist`,
+        'body.dataset_id',
+      );
+    }
+    const dest = await this.deps.checkLocation(req.target_location, 'body.target_location');
+    const storageClass = normalizeStorageClass(dest, req.storage_class, 'body.storage_class');
+    if (idempotencyKey !== undefined && !JOB_KEY_RE.test(idempotencyKey)) {
+      throw Errors.invalid(
+        'header.Idempotency-Key',
+        'may hold 1 to 128 letters, digits, ".", "_", ":" and "-"',
+      );
+    }
+    const keyField = req.job_key !== undefined ? 'body.job_key' : 'header.Idempotency-Key';
+    // A key the client chose finds its job even after the dataset moved (planning again is a no-op).
+    const explicitKey = req.job_key ?? idempotencyKey;
+    const known = explicitKey !== undefined ? await getJobByKey(db, explicitKey) : undefined;
+    if (known) {
+      this.checkSamePlan(known, explicitKey!, d, dest, storageClass, actor, keyField, true);
+      return { job: await this.ensureStarted(t, known), created: false };
+    }
+    if (overlaps(d.path_uri, dest)) {
+      throw Errors.invalid(
+        'body.target_location',
+        `overlaps the dataset's current location ${d.path_uri}: choose a location outside it`,
+      );
+    }
+    const policyName = d.policy ?? DEFAULT_POLICY_NAME;
+    const safety = effectiveSafety(
+      safetyPolicy(policyName, await getPolicy(db, policyName)),
+      req,
+      actor.role,
+    );
+    const key = explicitKey ?? derivedJobKey(d, dest, storageClass);
+    // One migration of a dataset at a time (another destination would race this one's switch).
+    const busy = await db
+      .selectFrom('migration_jobs')
+      .select(['job_id', 'job_key', 'status', 'dest_uri'])
+      .where('dataset_id', '=', d.id)
+      .where('status', 'not in', [...TERMINAL_STATUSES])
+      .executeTakeFirst();
+    if (busy && busy.job_key !== key) {
+      throw new DimError(
+        'conflict',
+        409,
+        `dataset ${d.id} is being migrated to ${busy.dest_uri} (job ${busy.job_id}, ${busy.status}); wait for it or cancel it first`,
+        'body.dataset_id',
+        { job_id: busy.job_id },
+      );
+    }
+    const now = Date.now();
+    const { job, created } = await insertJobOnce(db, {
+      job_id: randomUUID(),
+      job_key: key,
+      dataset_id: d.id,
+      source_uri: d.path_uri,
+      dest_uri: dest,
+      dest_storage_class: storageClass,
+      target_tier: req.target_tier ?? (await this.inferTier(d, dest)),
+      status: 'queued',
+      error: null,
+      bytes_done: 0,
+      bytes_total: Number(d.size_bytes),
+      objects_done: 0,
+      objects_total: d.object_count,
+      workflow_id: migrationWorkflowId(key),
+      run_id: null,
+      recommendation_id: req.recommendation_id ?? null,
+      requested_by: actor.name,
+      require_approval: safety.requireApproval ? 1 : 0,
+      retire_source: safety.retireSource ? 1 : 0,
+      retire_grace_s: safety.retireGraceS,
+      four_eyes: safety.fourEyes ? 1 : 0,
+      approvers: JSON.stringify(safety.approvers),
+      submitted_at: now,
+      updated_at: now,
+    });
+    if (!created) {
+      // A concurrent plan with the same key won the insert: it must be the same plan.
+      this.checkSamePlan(
+        job,
+        key,
+        d,
+        dest,
+        storageClass,
+        actor,
+        keyField,
+        explicitKey !== undefined,
+      );
+    } else {
+      await recordAudit(db, {
+        actor: actor.name,
+        action: 'job.planned',
+        target: `job:${job.job_id}`,
+        details: {
+          dataset_id: d.id,
+          source_uri: d.path_uri,
+          dest_uri: dest,
+          storage_class: storageClass,
+          policy: policyName,
+          ...safety,
+          recommendation_id: job.recommendation_id,
+        },
+      });
+    }
+    // Start the workflow even for an existing row: the first request may have died in between.
+    return { job: await this.ensureStarted(t, job), created };
+  }
+
+  /** Plans the migration a stored recommendation proposes. */
+  async applyRecommendation(
+    recommendationId: number,
+    opts: PlanOptions,
+    actor: Actor,
+    idempotencyKey?: string,
+  ): Promise<Planned> {
+    const rec = await this.db
+      .selectFrom('recommendations')
+      .selectAll()
+      .where('id', '=', recommendationId)
+      .executeTakeFirst();
+    if (!rec) throw Errors.notFound('recommendation', recommendationId);
+    const d = await getDataset(this.db, rec.dataset_id);
+    if (!d) throw Errors.notFound('dataset', rec.dataset_id);
+    if (rec.recommended_tier === d.current_tier && rec.target_location === d.path_uri) {
+      throw Errors.conflict(
+        `recommendation ${rec.id} keeps dataset ${d.id} where it is (${d.current_tier}, ${d.path_uri}): nothing to migrate`,
+      );
+    }
+    return this.plan(
+      {
+        dataset_id: rec.dataset_id,
+        target_location: rec.target_location,
+        storage_class: rec.storage_class,
+        target_tier: rec.recommended_tier,
+        recommendation_id: rec.id,
+        ...opts,
+      },
+      actor,
+      idempotencyKey,
+    );
+  }
+
+  async get(jobId: string): Promise<{ job: MigrationJob; live?: MigrationProgress }> {
+    const job = await this.load(jobId);
+    const t = this.deps.temporal;
+    const live =
+      t && !TERMINAL_STATUSES.includes(job.status) ? await queryProgress(t, job) : undefined;
+    // The row may have moved on while the workflow answered.
+    return { job: (await getJob(this.db, job.job_id)) ?? job, live };
+  }
+
+  list(filter: JobFilter): Promise<MigrationJob[]> {
+    return listJobs(this.db, filter);
+  }
+
+  /**
+   * Approves a job that waits. The same rule the workflow applies to the signal is checked
+   * here first, so the caller gets a 403 saying why instead of a signal the workflow ignores.
+   */
+  async approve(jobId: string, actor: Actor): Promise<MigrationJob> {
+    const t = needTemporal(this.deps.temporal);
+    const job = await this.load(jobId);
+    if (!job.require_approval) {
+      throw Errors.conflict(`job ${job.job_id} does not require approval (it is ${job.status})`);
+    }
+    if (job.status !== 'awaiting_approval' && job.status !== 'queued') {
+      throw Errors.conflict(`job ${job.job_id} is not waiting for approval: it is ${job.status}`);
+    }
+    const why = approvalRefusal(
+      {
+        plannedBy: job.requested_by,
+        fourEyes: job.four_eyes === 1,
+        approvers: parseApprovers(job.approvers),
+      },
+      actor.name,
+    );
+    if (why)
+      throw Errors.forbidden(`job ${job.job_id} cannot be approved by ${actor.name}: ${why}`);
+    await sendSignal(t, job, () =>
+      t.client.workflow.getHandle(job.workflow_id).signal(approveSignal, { by: actor.name }),
+    );
+    return job;
+  }
+
+  /** Cancels a job before its switch: the copy stops and what it wrote is removed. */
+  async cancel(jobId: string, actor: Actor, reason?: string): Promise<MigrationJob> {
+    const t = needTemporal(this.deps.temporal);
+    const job = await this.load(jobId);
+    if (!CANCELLABLE_STATUSES.includes(job.status)) {
+      const why =
+        job.status === 'switching' || job.status === 'retiring'
+          ? `the dataset is switching or has switched to ${job.dest_uri} (status ${job.status}); migrate it back with a new plan instead`
+          : `the job has ended (${job.status})`;
+      throw new DimError(
+        'cancel_refused',
+        409,
+        `job ${job.job_id} cannot be cancelled: ${why}`,
+        undefined,
+        { job_id: job.job_id, job_status: job.status },
+      );
+    }
+    await sendSignal(t, job, () =>
+      t.client.workflow.getHandle(job.workflow_id).signal(cancelSignal, {
+        by: actor.name,
+        reason: reason ?? `cancelled by ${actor.name}`,
+      }),
+    );
+    return job;
+  }
+
+  /** Runs a failed job again with the inputs recorded on its row (its workflow id stays). */
+  async retry(jobId: string, actor: Actor): Promise<MigrationJob> {
+    const t = needTemporal(this.deps.temporal);
+    const job = await this.load(jobId);
+    if (job.status !== 'failed' && job.status !== 'enqueue_failed') {
+      const why =
+        job.status === 'completed'
+          ? 'it has completed; a completed migration never runs again'
+          : job.status === 'cancelled'
+            ? 'it was cancelled; plan it again with a new job_key or Idempotency-Key'
+            : `it is still running (${job.status})`;
+      throw Errors.conflict(`job ${job.job_id} cannot be retried: ${why}`);
+    }
+    await waitUntilClosed(t, job);
+    const reset = await updateJob(this.db, job.job_id, {
+      status: 'queued',
+      error: null,
+      progress: { bytes_done: 0, objects_done: 0 },
+    });
+    await recordAudit(this.db, {
+      actor: actor.name,
+      action: 'job.retried',
+      target: `job:${job.job_id}`,
+    });
+    return startWorkflow(this.db, t, reset);
+  }
+
+  private async load(jobId: string): Promise<MigrationJob> {
+    const job = await getJob(this.db, jobId);
+    if (!job) throw Errors.notFound('job', jobId);
+    return job;
+  }
+
+  /**
+   * A job_key names one plan. A key the caller chose (job_key, Idempotency-Key) is that
+   * caller's: another caller sending it gets a 409, never the first caller's job. A derived
+   * key names the same dataset version, place and class whoever plans it: one migration.
+   */
+  private checkSamePlan(
+    job: MigrationJob,
+    key: string,
+    d: Dataset,
+    dest: string,
+    storageClass: string,
+    actor: Actor,
+    field: string,
+    chosen: boolean,
+  ): void {
+    if (chosen && job.requested_by !== actor.name) {
+      throw Errors.conflict(
+        `job_key ${key} is taken by a migration another caller planned; use a new key`,
+        field,
+      );
+    }
+    if (
+      job.dataset_id !== d.id ||
+      job.dest_uri !== dest ||
+      job.dest_storage_class !== storageClass
+    ) {
+      throw Errors.conflict(
+        `job_key ${key} belongs to another migration (job ${job.job_id}: dataset ${job.dataset_id} to ${job.dest_uri}, ${job.dest_storage_class}); use a new key`,
+        field,
+      );
+    }
+  }
+
+  private async ensureStarted(t: TemporalDeps, job: MigrationJob): Promise<MigrationJob> {
+    return TERMINAL_STATUSES.includes(job.status) && job.status !== 'enqueue_failed'
+      ? job
+      : startWorkflow(this.db, t, job);
+  }
+
+  private async inferTier(d: Dataset, dest: string): Promise<Tier | null> {
+    for (const t of await listTiers(this.db)) {
+      if (resolveLocation(t.location_template, d) === dest) return t.name;
+    }
+    return null;
+  }
+}
