@@ -219,6 +219,9 @@ export function registerDatasets(
             `body.path_uri: ${loc.uri} is the location of another dataset`,
             'body.path_uri',
           );
+        // Another process held the write lock past busy_timeout: worth a retry, not a 500.
+        if ((err as { code?: unknown }).code === 'SQLITE_BUSY')
+          throw Errors.unavailable('the metadata database is busy; retry shortly', 1);
         throw err;
       });
       if (out.kind !== 'created') throw refusal(out, loc.uri);
