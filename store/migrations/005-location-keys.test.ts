@@ -53,6 +53,12 @@ describe('migration 005: location keys', () => {
           status: 'copying',
           workflow_id: 'migration-k1',
           requested_by: 'test',
+          require_approval: 0,
+          retire_source: 0,
+          bytes_done: 0,
+          bytes_total: 0,
+          objects_done: 0,
+          objects_total: 0,
           submitted_at: 0,
           updated_at: 0,
         })
