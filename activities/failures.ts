@@ -62,6 +62,17 @@ export const MoverErrors = {
       'dataset_moved',
       `dataset ${datasetId} is now at ${current}, not at this job's source ${source}: refusing to switch`,
     ),
+  destOverlaps: (
+    datasetId: number,
+    dest: string,
+    other: { id: number; name: string; path_uri: string },
+  ) =>
+    new MoverError(
+      'dest_overlaps',
+      `the destination ${dest} overlaps dataset ${other.id} "${other.name}" (${other.path_uri}), registered during the migration: refusing to switch dataset ${datasetId} there (datasets may not overlap)`,
+      false,
+      { dest, dataset: other },
+    ),
   datasetGone: (datasetId: number) =>
     new MoverError('dataset_gone', `dataset ${datasetId} was deleted during the migration`),
   alreadySwitched: (jobId: string) =>

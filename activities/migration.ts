@@ -255,6 +255,15 @@ export function createMigrationActivities(deps: MigrationDeps) {
           }
           case 'not_verified':
             throw MoverErrors.notVerified(out.unverified);
+          case 'dest_overlaps': {
+            const job = await getJob(e.db, input.jobId);
+            const { id, name, path_uri } = out.other;
+            throw MoverErrors.destOverlaps(job?.dataset_id ?? -1, job?.dest_uri ?? '?', {
+              id,
+              name,
+              path_uri,
+            });
+          }
         }
       } catch (err) {
         throw toActivityFailure(err);

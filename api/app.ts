@@ -13,7 +13,7 @@ import { errorHandler, notFoundHandler } from './problem';
 import { Routes } from './route';
 import type { FastLane } from './fast-ingest';
 import { registerAccessEvents } from './routes/access-events';
-import { registerDatasets, type LocationCheck } from './routes/datasets';
+import { registerDatasets, type DatasetLocationCheck, type LocationCheck } from './routes/datasets';
 import { registerJobs, type TemporalDeps } from './routes/jobs';
 import { registerUsage } from './routes/usage';
 import { registerPolicies } from './routes/policies';
@@ -28,6 +28,8 @@ export interface ApiDeps {
   db: Db;
   apiKeys: ApiKey[];
   checkLocation: LocationCheck;
+  /** A dataset's location: also its canonical key, and no whole root or bucket (invariant 9). */
+  datasetLocation: DatasetLocationCheck;
   /** Where access events (and status messages) go: Kafka, its outbox, or the local log. */
   events: EventSink;
   /** Largest accepted request body. */

@@ -121,6 +121,19 @@ describe('loadConfig', () => {
   });
 });
 
+describe('datasets configuration', () => {
+  it('refuses whole roots and buckets as datasets unless the administrator allows them', () => {
+    expect(loadConfig({}).datasets).toEqual({ allowWholeRoot: false });
+    expect(loadConfig({ DIM_ALLOW_WHOLE_ROOT_DATASETS: 'true' }).datasets.allowWholeRoot).toBe(
+      true,
+    );
+    expect(loadConfig({ DIM_ALLOW_WHOLE_ROOT_DATASETS: '0' }).datasets.allowWholeRoot).toBe(false);
+    expect(() => loadConfig({ DIM_ALLOW_WHOLE_ROOT_DATASETS: 'maybe' })).toThrow(
+      /DIM_ALLOW_WHOLE_ROOT_DATASETS must be true or false/,
+    );
+  });
+});
+
 describe('storage configuration', () => {
   it('defaults the file roots to the data dir storage and /shared_storage', () => {
     const c = loadConfig({ DIM_DATA_DIR: '/srv/dim' });

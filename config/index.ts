@@ -75,6 +75,10 @@ export const EnvSchema = z
       .max(1_000_000_000, 'must be at most 1000000000')
       .default(1_000_000),
     DIM_FILE_ROOTS: list(z.string().startsWith('/', 'must list absolute paths')).optional(),
+    DIM_ALLOW_WHOLE_ROOT_DATASETS: z
+      .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+      .transform((v) => v === 'true' || v === '1')
+      .default(false),
     S3_ENDPOINT: z
       .url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://127.0.0.1:9000' })
       .optional(),
@@ -133,6 +137,10 @@ export interface Config {
     bridgeGroup: string;
     /** Most events kept locally while Kafka is down (outbox) or not yet aggregated (local log). */
     bufferMax: number;
+  };
+  datasets: {
+    /** Whether a whole file root or a whole bucket may be a dataset (invariant 9; default no). */
+    allowWholeRoot: boolean;
   };
   storage: {
     /** file:// URIs must resolve (symlinks included) inside one of these. */
@@ -227,6 +235,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       bridgeGroup: e.DIM_BRIDGE_GROUP,
       bufferMax: e.DIM_EVENT_BUFFER_MAX,
     },
+    datasets: { allowWholeRoot: e.DIM_ALLOW_WHOLE_ROOT_DATASETS },
     storage: {
       // The prototype's examples use file:///shared_storage/..., so that root is allowed by default.
       fileRoots: (e.DIM_FILE_ROOTS ?? [path.join(dataDir, 'storage'), '/shared_storage']).map((r) =>

@@ -90,6 +90,14 @@ export const StorageErrors = {
       false,
       { field, extra: { uri, resolved } },
     ),
+  wholeRoot: (uri: string, what: string, field = 'uri') =>
+    new StorageError(
+      'whole_root',
+      400,
+      `${field}: ${uri} is ${what}: a dataset must be a location inside it (e.g. ${uri.replace(/\/+$/, '')}/<name>); an administrator may allow whole roots and buckets with DIM_ALLOW_WHOLE_ROOT_DATASETS=true`,
+      false,
+      { field, extra: { uri } },
+    ),
   notFound: (uri: string) =>
     new StorageError('not_found', 404, `${uri} does not exist`, false, { extra: { uri } }),
   bucketNotFound: (scheme: string, bucket: string) =>

@@ -1,8 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { DimError, Errors } from '../errors';
 import { resolveLocation } from '../placement/location';
-import { overlaps } from '../activities/copy';
 import { normalizeGcsStorageClass, normalizeS3StorageClass } from '../storage/classes';
+import type { DatasetLocation } from '../storage/location';
+import { describeRelation } from '../storage/location-key';
 import { parseStorageUri } from '../storage/uri';
 import { recordAudit } from '../store/audit';
 import { getDataset } from '../store/datasets';
@@ -11,12 +12,12 @@ import {
   CANCELLABLE_STATUSES,
   getJob,
   getJobByKey,
-  insertJobOnce,
   listJobs,
   TERMINAL_STATUSES,
   updateJob,
   type JobFilter,
 } from '../store/jobs';
+import { insertJobIfFree, type PlanOutcome } from '../store/overlap';
 import { DEFAULT_POLICY_NAME, getPolicy } from '../store/policies';
 import type { Dataset, MigrationJob, Policy, Tier } from '../store/schema';
 import { listTiers } from '../store/tiers';
@@ -52,12 +53,15 @@ export interface Actor {
   role: PlannerRole;
 }
 
-/** Validates a location from a request and returns it normalized (storage/location.ts). */
-export type LocationCheck = (uri: string, field: string) => Promise<string>;
+/**
+ * Validates a location that becomes a dataset's (a migration's destination) and returns it
+ * normalized with its canonical key (storage/location.ts `checkDatasetLocation`).
+ */
+export type DatasetLocationCheck = (uri: string, field: string) => Promise<DatasetLocation>;
 
 export interface MigrationServiceDeps {
   db: Db;
-  checkLocation: LocationCheck;
+  datasetLocation: DatasetLocationCheck;
   temporal?: TemporalDeps;
 }
 
@@ -107,6 +111,34 @@ function normalizeStorageClass(uri: string, storageClass: string, field: string)
   return storageClass;
 }
 
+/** A destination that is, holds or lies inside a dataset or a running migration (invariant 9). */
+function destinationTaken(
+  out: Extract<PlanOutcome, { kind: 'overlaps_dataset' | 'overlaps_migration' }>,
+  dest: string,
+  datasetId: number,
+): DimError {
+  const field = 'body.target_location';
+  if (out.kind === 'overlaps_dataset') {
+    const o = out.other;
+    const whose = o.id === datasetId ? "the dataset's own location" : `dataset ${o.id} "${o.name}"`;
+    return new DimError(
+      'overlap',
+      409,
+      `${field}: ${dest} ${describeRelation(o.relation)} ${whose} (${o.path_uri}); a migration may not write into a dataset: choose a location outside it`,
+      field,
+      { dataset: { id: o.id, name: o.name, path_uri: o.path_uri }, relation: o.relation },
+    );
+  }
+  const j = out.job;
+  return new DimError(
+    'overlap',
+    409,
+    `${field}: ${dest} overlaps ${j.uri}, the ${j.end === 'dest' ? 'destination' : 'source'} of migration job ${j.job_id} of dataset ${j.dataset_id} (${j.status}); wait for it to end or choose another location`,
+    field,
+    { job_id: j.job_id, dataset_id: j.dataset_id, relation: j.relation },
+  );
+}
+
 /** The policy's safety settings; a dataset without a policy row gets the safe defaults. */
 function safetyPolicy(name: string, p: Policy | undefined): SafetyPolicy {
   return {
@@ -139,7 +171,10 @@ export class MigrationService {
         'body.dataset_id',
       );
     }
-    const dest = await this.deps.checkLocation(req.target_location, 'body.target_location');
+    const { uri: dest, key: destKey } = await this.deps.datasetLocation(
+      req.target_location,
+      'body.target_location',
+    );
     const storageClass = normalizeStorageClass(dest, req.storage_class, 'body.storage_class');
     if (idempotencyKey !== undefined && !JOB_KEY_RE.test(idempotencyKey)) {
       throw Errors.invalid(
@@ -154,12 +189,6 @@ export class MigrationService {
     if (known) {
       this.checkSamePlan(known, explicitKey!, d, dest, storageClass, actor, keyField, true);
       return { job: await this.ensureStarted(t, known), created: false };
-    }
-    if (overlaps(d.path_uri, dest)) {
-      throw Errors.invalid(
-        'body.target_location',
-        `overlaps the dataset's current location ${d.path_uri}: choose a location outside it`,
-      );
     }
     const policyName = d.policy ?? DEFAULT_POLICY_NAME;
     const safety = effectiveSafety(
@@ -185,7 +214,7 @@ export class MigrationService {
       );
     }
     const now = Date.now();
-    const { job, created } = await insertJobOnce(db, {
+    const outcome = await insertJobIfFree(db, {
       job_id: randomUUID(),
       job_key: key,
       dataset_id: d.id,
@@ -210,7 +239,13 @@ export class MigrationService {
       approvers: JSON.stringify(safety.approvers),
       submitted_at: now,
       updated_at: now,
+      dest_key: destKey,
     });
+    if (outcome.kind === 'overlaps_dataset' || outcome.kind === 'overlaps_migration') {
+      throw destinationTaken(outcome, dest, d.id);
+    }
+    const { job } = outcome;
+    const created = outcome.kind === 'created';
     if (!created) {
       // A concurrent plan with the same key won the insert: it must be the same plan.
       this.checkSamePlan(

@@ -13,7 +13,7 @@ import { ensureDefaultTiers } from '../store/tiers';
 import { defaultTiers } from '../placement';
 import { createEvents, type Events } from '../events';
 import { startBridge } from '../workers/bridge';
-import { checkLocation } from '../storage/location';
+import { checkDatasetLocation, checkLocation } from '../storage/location';
 import { createStorage } from '../storage';
 import type { Logger } from './log';
 import { resolveTemporalBinary, startTemporalDevServer, type DevServer } from './temporal-dev';
@@ -146,6 +146,11 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
         db: store.db,
         apiKeys: config.api.keys,
         checkLocation: (uri, field) => checkLocation(uri, field, config.storage),
+        datasetLocation: (uri, field) =>
+          checkDatasetLocation(uri, field, {
+            fileRoots: config.storage.fileRoots,
+            allowWholeRoot: config.datasets.allowWholeRoot,
+          }),
         events: events.sink,
         temporal: {
           client,

@@ -1,5 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import type { Config } from '../config';
+import { StorageErrors } from '../errors';
+import { bucketKey, fileKey } from './location-key';
 import { parseStorageUri, resolveInsideRoots } from './uri';
 
 /**
@@ -21,4 +23,35 @@ export async function checkLocation(
   if (loc.scheme !== 'file') return uri;
   await resolveInsideRoots(loc.path, storage.fileRoots, uri, field);
   return pathToFileURL(loc.path).href;
+}
+
+export interface DatasetLocation {
+  /** The URI as checkLocation returns it (file:// lexically normalized). */
+  uri: string;
+  /** Its canonical key, symlinks resolved (storage/location-key.ts). */
+  key: string;
+}
+
+/**
+ * `checkLocation` for a location that is (or becomes, at a migration's switch) a dataset's,
+ * plus its canonical key for the overlap check (invariant 9). A whole file root or a whole
+ * bucket is refused (400 whole_root) unless DIM_ALLOW_WHOLE_ROOT_DATASETS is set: a dataset
+ * that big would overlap every other one, and retiring it would empty the root.
+ */
+export async function checkDatasetLocation(
+  uri: string,
+  field: string,
+  opts: { fileRoots: readonly string[]; allowWholeRoot: boolean },
+): Promise<DatasetLocation> {
+  const loc = parseStorageUri(uri, field);
+  const allow = opts.allowWholeRoot;
+  if (loc.scheme !== 'file') {
+    if (loc.prefix === '' && !allow)
+      throw StorageErrors.wholeRoot(uri, `the whole bucket ${loc.scheme}://${loc.bucket}`, field);
+    return { uri, key: bucketKey(loc) };
+  }
+  const { path: real, root } = await resolveInsideRoots(loc.path, opts.fileRoots, uri, field);
+  if (real === root && !allow)
+    throw StorageErrors.wholeRoot(uri, `the whole file root ${root} (DIM_FILE_ROOTS)`, field);
+  return { uri: pathToFileURL(loc.path).href, key: fileKey(real) };
 }

@@ -160,4 +160,45 @@ describe('switchDataset', () => {
     for (const v of seen) expect([old, now]).toContainEqual(JSON.parse(v));
     expect(seen).toContain(JSON.stringify(now));
   });
+
+  it('moves the location key with the pointer, and refuses a destination another dataset took', async () => {
+    await putManifestRows(store.db, JOB, [row('a', 'verified'), row('b', 'verified')]);
+    // A dataset inside the destination, written around the API's checks (invariant 9).
+    const squatter = await insertDataset(store.db, {
+      name: 'squatter',
+      path_uri: `${DST}/inner`,
+      location_key: 'file:/shared_storage/dst/inner/',
+      current_tier: 'hot',
+      latency_slo_ms: null,
+      size_bytes: 0,
+      object_count: 0,
+      owner: null,
+      policy: null,
+      version: 1,
+      last_access_ts: null,
+      tier_since: 0,
+      created_at: 0,
+      updated_at: 0,
+    });
+    expect(await switchDataset(store.db, JOB)).toMatchObject({
+      kind: 'dest_overlaps',
+      other: { id: squatter.id, name: 'squatter', relation: 'contains' },
+    });
+    const unchanged = await store.db
+      .selectFrom('datasets')
+      .select(['path_uri', 'version'])
+      .where('id', '=', datasetId)
+      .executeTakeFirstOrThrow();
+    expect(unchanged).toEqual({ path_uri: SRC, version: 1 });
+
+    await store.db.deleteFrom('datasets').where('id', '=', squatter.id).execute();
+    expect(await switchDataset(store.db, JOB)).toMatchObject({ kind: 'switched', version: 2 });
+    const moved = await store.db
+      .selectFrom('datasets')
+      .select(['path_uri', 'location_key'])
+      .where('id', '=', datasetId)
+      .executeTakeFirstOrThrow();
+    // The job has no dest_key (planned around the service): its lexical key stands in.
+    expect(moved).toEqual({ path_uri: DST, location_key: 'file:/shared_storage/dst/' });
+  });
 });

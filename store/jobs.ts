@@ -1,5 +1,7 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
+import { lexicalLocationKey } from '../storage/location-key';
 import type { Db } from './db';
+import { findOverlappingDataset, type OverlappingDataset } from './overlap';
 import type { Database, JobStatus, MigrationJob, MigrationJobsTable, Tier } from './schema';
 
 /**
@@ -258,6 +260,8 @@ export type SwitchOutcome =
   | { kind: 'dataset_moved'; current: string }
   | { kind: 'dataset_gone' }
   | { kind: 'not_verified'; unverified: number }
+  /** The destination overlaps another dataset's location (invariant 9): nothing changed. */
+  | { kind: 'dest_overlaps'; other: OverlappingDataset }
   | { kind: 'job_gone' };
 
 /**
@@ -307,12 +311,17 @@ export async function switchDataset(
     if (ds.path_uri !== job.source_uri) return { kind: 'dataset_moved', current: ds.path_uri };
     const unverified = Number(totals.unverified ?? 0);
     if (unverified > 0) return { kind: 'not_verified', unverified };
+    // The dataset takes the destination's key; refused if another dataset got there meanwhile.
+    const destKey = job.dest_key ?? lexicalLocationKey(job.dest_uri);
+    const other = await findOverlappingDataset(trx, destKey, { exceptDatasetId: ds.id });
+    if (other) return { kind: 'dest_overlaps', other };
 
     const tier: Tier = job.target_tier ?? ds.current_tier;
     await trx
       .updateTable('datasets')
       .set({
         path_uri: job.dest_uri,
+        location_key: destKey,
         current_tier: tier,
         version: ds.version + 1,
         tier_since: now,

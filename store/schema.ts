@@ -25,6 +25,11 @@ export interface DatasetsTable {
   tier_since: number;
   created_at: number;
   updated_at: number;
+  /**
+   * Canonical key of path_uri (storage/location-key.ts), UNIQUE: no two datasets overlap
+   * (invariant 9). Set by the API and the switch; null only on rows written around them.
+   */
+  location_key: string | null;
 }
 
 export interface PoliciesTable {
@@ -222,6 +227,9 @@ export interface MigrationJobsTable {
   retired_by: string | null;
   submitted_at: number;
   updated_at: number;
+  /** Location keys of the source and destination: the job owns both until it ends (invariant 9). */
+  source_key: string | null;
+  dest_key: string | null;
 }
 
 /** The per-object manifest of a migration: what was copied and verified, with checksums. */

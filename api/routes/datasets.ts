@@ -1,19 +1,23 @@
 import { z } from 'zod';
 import { DimError, Errors } from '../../errors';
-import {
-  emptyUsage,
-  getDataset,
-  insertDataset,
-  listDatasets,
-  usageOf,
-  type Usage,
-} from '../../store/datasets';
+import { describeRelation } from '../../storage/location-key';
+import { emptyUsage, getDataset, listDatasets, usageOf, type Usage } from '../../store/datasets';
 import type { Db } from '../../store/db';
+import { registerDataset, uniqueViolation, type RegisterOutcome } from '../../store/overlap';
 import type { Dataset } from '../../store/schema';
 import { idParam, iso, page, pageQuery, type Routes } from '../route';
 
 /** Checks a storage URI (scheme, roots, endpoints) and returns it normalized, or throws. */
 export type LocationCheck = (uri: string, field: string) => Promise<string>;
+
+/**
+ * `LocationCheck` for a dataset's own location (storage/location.ts `checkDatasetLocation`):
+ * also refuses a whole root or bucket, and returns the canonical key the overlap check uses.
+ */
+export type DatasetLocationCheck = (
+  uri: string,
+  field: string,
+) => Promise<{ uri: string; key: string }>;
 
 export const tierSchema = z.enum(['hot', 'warm', 'cold']);
 const MAX_BYTES = Number.MAX_SAFE_INTEGER; // 8 PiB: anything larger is a mistake, not a dataset
@@ -125,12 +129,42 @@ async function checkPolicy(db: Db, policy: string | null | undefined) {
     throw Errors.invalid('body.policy', `no policy named "${policy}" (see GET /policies)`);
 }
 
+/** Why a registration was refused, as the 409 the caller gets (invariant 9). */
+function refusal(out: Exclude<RegisterOutcome, { kind: 'created' }>, uri: string): DimError {
+  switch (out.kind) {
+    case 'name_taken':
+      return nameTaken(out.other.name, out.other.id);
+    case 'overlaps_dataset': {
+      const o = out.other;
+      return new DimError(
+        'overlap',
+        409,
+        `body.path_uri: ${uri} ${describeRelation(out.other.relation)} dataset ${o.id} "${o.name}" (${o.path_uri}); datasets may not overlap: choose a location outside it`,
+        'body.path_uri',
+        { dataset: { id: o.id, name: o.name, path_uri: o.path_uri }, relation: o.relation },
+      );
+    }
+    case 'overlaps_migration': {
+      const j = out.job;
+      return new DimError(
+        'overlap',
+        409,
+        `body.path_uri: ${uri} overlaps ${j.uri}, the ${j.end === 'dest' ? 'destination' : 'source'} of migration job ${j.job_id} of dataset ${j.dataset_id} (${j.status}); wait for it to end or choose another location`,
+        'body.path_uri',
+        { job_id: j.job_id, dataset_id: j.dataset_id, relation: j.relation },
+      );
+    }
+  }
+}
+
+const nameTaken = (name: string, id: number) =>
+  Errors.conflict(`a dataset named "${name}" exists already (id ${id})`, 'body.name');
+
 async function checkNameFree(db: Db, name: string, exceptId?: number) {
   let q = db.selectFrom('datasets').select('id').where('name', '=', name);
   if (exceptId) q = q.where('id', '!=', exceptId);
   const taken = await q.executeTakeFirst();
-  if (taken)
-    throw Errors.conflict(`a dataset named "${name}" exists already (id ${taken.id})`, 'body.name');
+  if (taken) throw nameTaken(name, taken.id);
 }
 
 export async function loadDataset(db: Db, id: number): Promise<Dataset> {
@@ -141,7 +175,7 @@ export async function loadDataset(db: Db, id: number): Promise<Dataset> {
 
 export function registerDatasets(
   routes: Routes,
-  deps: { db: Db; checkLocation: LocationCheck },
+  deps: { db: Db; datasetLocation: DatasetLocationCheck },
 ): void {
   const { db } = deps;
 
@@ -156,13 +190,14 @@ export function registerDatasets(
       response: DatasetOut,
     },
     async ({ body }) => {
-      const pathUri = await deps.checkLocation(body.path_uri, 'body.path_uri');
+      const loc = await deps.datasetLocation(body.path_uri, 'body.path_uri');
       await checkPolicy(db, body.policy);
-      await checkNameFree(db, body.name);
       const t = Date.now();
-      const d = await insertDataset(db, {
+      // The name and overlap checks and the insert are one transaction (store/overlap.ts).
+      const out = await registerDataset(db, {
         name: body.name,
-        path_uri: pathUri,
+        path_uri: loc.uri,
+        location_key: loc.key,
         current_tier: body.current_tier,
         latency_slo_ms: body.latency_slo_ms ?? null,
         size_bytes: body.size_bytes,
@@ -174,7 +209,23 @@ export function registerDatasets(
         tier_since: t,
         created_at: t,
         updated_at: t,
+      }).catch((err: unknown) => {
+        // The UNIQUE indexes are the backstop: a violation is a 409, never a 500.
+        const column = uniqueViolation(err);
+        if (column === 'datasets.name')
+          throw Errors.conflict(`a dataset named "${body.name}" exists already`, 'body.name');
+        if (column === 'datasets.location_key')
+          throw Errors.conflict(
+            `body.path_uri: ${loc.uri} is the location of another dataset`,
+            'body.path_uri',
+          );
+        // Another process held the write lock past busy_timeout: worth a retry, not a 500.
+        if ((err as { code?: unknown }).code === 'SQLITE_BUSY')
+          throw Errors.unavailable('the metadata database is busy; retry shortly', 1);
+        throw err;
       });
+      if (out.kind !== 'created') throw refusal(out, loc.uri);
+      const d = out.dataset;
       return { status: 201, body: datasetJson(d), headers: { Location: `/datasets/${d.id}` } };
     },
   );
@@ -252,7 +303,13 @@ export function registerDatasets(
         .set({ ...body, updated_at: Date.now() })
         .where('id', '=', params.id)
         .returningAll()
-        .executeTakeFirstOrThrow();
+        .executeTakeFirstOrThrow()
+        .catch((err: unknown) => {
+          // A rename racing another: the UNIQUE index answers, as a 409 naming the field.
+          if (uniqueViolation(err) === 'datasets.name')
+            throw Errors.conflict(`a dataset named "${body.name}" exists already`, 'body.name');
+          throw err;
+        });
       const usage = await usageOf(db, [d.id]);
       return { body: datasetJson(d, usage.get(d.id)) };
     },

@@ -6,6 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { createApp, listen } from '../../api/app';
 import type { Message, Topic } from '../../events/sink';
 import { silentLogger } from '../../runtime/log';
+import { lexicalLocationKey } from '../../storage/location-key';
 import { serveWorkerHealth } from '../../workers/migration-worker';
 import {
   cancelSignal,
@@ -483,6 +484,7 @@ test('Temporal unreachable: the job is kept as enqueue_failed, and retry starts 
     db: h.store.db,
     apiKeys: [],
     checkLocation: (uri) => Promise.resolve(uri),
+    datasetLocation: (uri) => Promise.resolve({ uri, key: lexicalLocationKey(uri) }),
     events: h.sink,
     temporal: { client: dead, namespace: 'default', taskQueue: h.taskQueue },
   });

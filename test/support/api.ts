@@ -3,7 +3,7 @@ import { createApp, listen, type ApiDeps, type ApiServer } from '../../api/app';
 import { LocalLogSink } from '../../events/local-log';
 import { silentLogger } from '../../runtime/log';
 import { openDatabase, type OpenedDb } from '../../store/db';
-import { checkLocation } from '../../storage/location';
+import { checkDatasetLocation, checkLocation } from '../../storage/location';
 import { tempDir } from './dim-process';
 
 /**
@@ -44,6 +44,8 @@ export async function startTestApi(overrides: Partial<ApiDeps> = {}): Promise<Te
     db: store.db,
     apiKeys: [],
     checkLocation: (uri, field) => checkLocation(uri, field, storage),
+    datasetLocation: (uri, field) =>
+      checkDatasetLocation(uri, field, { fileRoots: storage.fileRoots, allowWholeRoot: false }),
     events: new LocalLogSink({ sqlite: store.sqlite, topicPrefix: '', bufferMax: 1_000_000 }),
     ...overrides,
   });

@@ -21,7 +21,7 @@ import type { EventSink, Message, Topic } from '../../events/sink';
 import { silentLogger } from '../../runtime/log';
 import { resolveTemporalBinary } from '../../runtime/temporal-dev';
 import { createStorage, type Storage, type StorageOverrides } from '../../storage';
-import { checkLocation } from '../../storage/location';
+import { checkDatasetLocation, checkLocation } from '../../storage/location';
 import { openDatabase, type OpenedDb } from '../../store/db';
 import type { MigrationJob } from '../../store/schema';
 import { startMigrationWorker, type RunningWorker } from '../../workers/migration-worker';
@@ -146,6 +146,8 @@ export async function startHarness(opts: {
     db: store.db,
     apiKeys: opts.apiKeys ?? [],
     checkLocation: (uri, field) => checkLocation(uri, field, storageConfig),
+    datasetLocation: (uri, field) =>
+      checkDatasetLocation(uri, field, { fileRoots: [root], allowWholeRoot: false }),
     events: sink,
     temporal: {
       client,

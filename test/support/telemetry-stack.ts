@@ -4,6 +4,7 @@ import { KafkaEventSink } from '../../events/kafka';
 import { LocalLogSink } from '../../events/local-log';
 import type { EventSink } from '../../events/sink';
 import { silentLogger } from '../../runtime/log';
+import { lexicalLocationKey } from '../../storage/location-key';
 import { openDatabase, type OpenedDb } from '../../store/db';
 import { startBridge, type RunningBridge } from '../../workers/bridge';
 import { tempDir } from './dim-process';
@@ -61,6 +62,7 @@ export async function startStack(opts: {
     db: store.db,
     apiKeys: [],
     checkLocation: (uri) => Promise.resolve(uri),
+    datasetLocation: (uri) => Promise.resolve({ uri, key: lexicalLocationKey(uri) }),
     events: sink,
   });
   const server: ApiServer = await listen(app, '127.0.0.1', 0);
