@@ -164,6 +164,13 @@ export interface AuditLogTable {
   details: string;
 }
 
+/** Values every dim process of the install shares (store/settings.ts). */
+export interface InstallSettingsTable {
+  name: string;
+  value: string;
+  updated_at: number;
+}
+
 export interface IdempotencyKeysTable {
   key: string;
   method: string;
@@ -250,6 +257,7 @@ export interface Database {
   dead_letters: DeadLettersTable;
   audit_log: AuditLogTable;
   idempotency_keys: IdempotencyKeysTable;
+  install_settings: InstallSettingsTable;
   migration_jobs: MigrationJobsTable;
   migration_objects: MigrationObjectsTable;
   replicas: ReplicasTable;
