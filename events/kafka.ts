@@ -24,10 +24,10 @@ import { TOPICS, topicName } from './topics';
  *   `dim-id: <source>:<n>:<count>:<mac>` on the first message of each partition in a send
  *   (and wherever the numbering jumps); the next count-1 messages are n+1, n+2, ...
  *   `mac` signs the run, values included, with the install's key (events/message-id.ts):
- *   only runs dim sent can move a watermark (see workers/bridge.ts). The bridge skips a message whose number is not above the
- *   highest it applied for that (source, partition): a copy. One header per partition
- *   per send instead of one per message: headers cost kafkajs, Kafka and the bridge
- *   about 15% of their ingestion CPU.
+ *   only runs dim sent can move a watermark (see workers/bridge.ts). The bridge skips a
+ *   message whose number is not above the highest it applied for that (source,
+ *   partition): a copy. One header per partition per send instead of one per message:
+ *   headers cost kafkajs, Kafka and the bridge about 15% of their ingestion CPU.
  * - When a send fails or times out, its messages (which Kafka may or may not have kept)
  *   go to the outbox with the ids and partitions they already had, and so does
  *   everything published until the outbox is empty again. A relay loop sends the outbox

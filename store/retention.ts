@@ -175,7 +175,14 @@ export function startRetention(opts: {
   firstMs?: number;
 }): RunningRetention {
   const { sqlite, retention, log } = opts;
-  setAuditDetailsMax(sqlite, retention.audit.detailsMax);
+  try {
+    setAuditDetailsMax(sqlite, retention.audit.detailsMax);
+  } catch (err) {
+    // The cap the database holds (4096, or another process's) stays in force meanwhile.
+    log.warn('could not set the audit details cap; keeping the stored one', {
+      err: (err as Error).message,
+    });
+  }
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
