@@ -174,7 +174,12 @@ describe('DIM_API_KEYS', () => {
 describe('event configuration', () => {
   it('defaults: no prefix, group dim-bridge, a million buffered events', () => {
     const c = loadConfig({});
-    expect(c.events).toEqual({ topicPrefix: '', bridgeGroup: 'dim-bridge', bufferMax: 1_000_000 });
+    expect(c.events).toEqual({
+      topicPrefix: '',
+      bridgeGroup: 'dim-bridge',
+      bufferMax: 1_000_000,
+      idKey: undefined,
+    });
   });
   it('reads the topic prefix, bridge group, buffer bound and Kafka client id', () => {
     const c = loadConfig({
@@ -183,15 +188,53 @@ describe('event configuration', () => {
       DIM_TOPIC_PREFIX: 'eu.',
       DIM_BRIDGE_GROUP: 'bridge-eu',
       DIM_EVENT_BUFFER_MAX: '5000',
+      DIM_EVENT_ID_KEY: 'k'.repeat(32),
     });
     expect(c.kafka).toEqual({ brokers: ['127.0.0.1:9092'], clientId: 'dim-eu' });
-    expect(c.events).toEqual({ topicPrefix: 'eu.', bridgeGroup: 'bridge-eu', bufferMax: 5000 });
+    expect(c.events).toEqual({
+      topicPrefix: 'eu.',
+      bridgeGroup: 'bridge-eu',
+      bufferMax: 5000,
+      idKey: 'k'.repeat(32),
+    });
   });
   it.each([
     ['DIM_TOPIC_PREFIX', 'a b', /DIM_TOPIC_PREFIX may hold letters/],
     ['DIM_BRIDGE_GROUP', 'x/y', /DIM_BRIDGE_GROUP may hold letters/],
     ['DIM_EVENT_BUFFER_MAX', 'lots', /DIM_EVENT_BUFFER_MAX must be a number of events/],
     ['DIM_EVENT_BUFFER_MAX', '10', /DIM_EVENT_BUFFER_MAX must be at least 1000/],
+    ['DIM_EVENT_ID_KEY', 'short', /DIM_EVENT_ID_KEY must be at least 32 characters/],
+  ])('rejects %s=%j', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+});
+
+describe('retention configuration', () => {
+  it('reads every retention variable (fractions of days and hours allowed)', () => {
+    const c = loadConfig({
+      DIM_RETENTION_INTERVAL_S: '60',
+      DIM_EVENT_LOG_KEEP_DAYS: '0.5',
+      DIM_EVENT_LOG_KEEP_ROWS: '1000',
+      DIM_DEAD_LETTERS_KEEP_DAYS: '2',
+      DIM_DEAD_LETTERS_KEEP_ROWS: '2000',
+      DIM_IDEMPOTENCY_KEEP_HOURS: '1',
+      DIM_AUDIT_KEEP_DAYS: '365',
+      DIM_AUDIT_KEEP_ROWS: '3000',
+      DIM_AUDIT_DETAILS_MAX: '1024',
+    });
+    expect(c.retention).toEqual({
+      intervalMs: 60_000,
+      eventLog: { maxAgeMs: 43_200_000, maxRows: 1000 },
+      deadLetters: { maxAgeMs: 2 * 86_400_000, maxRows: 2000 },
+      idempotencyKeys: { maxAgeMs: 3_600_000 },
+      audit: { maxAgeMs: 365 * 86_400_000, maxRows: 3000, detailsMax: 1024 },
+    });
+  });
+  it.each([
+    ['DIM_AUDIT_KEEP_DAYS', '0', /DIM_AUDIT_KEEP_DAYS must be a positive number of days/],
+    ['DIM_EVENT_LOG_KEEP_ROWS', '1.5', /DIM_EVENT_LOG_KEEP_ROWS must be a whole number of rows/],
+    ['DIM_IDEMPOTENCY_KEEP_HOURS', 'soon', /must be a number of hours/],
+    ['DIM_AUDIT_DETAILS_MAX', '10', /DIM_AUDIT_DETAILS_MAX must be at least 512/],
   ])('rejects %s=%j', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
   });

@@ -33,6 +33,16 @@ const list = (item: z.ZodString) =>
     )
     .pipe(z.array(item).min(1, 'must list at least one value'));
 
+/** A retention period or row count: a positive number, at most `max`. */
+const amount = (unit: string, max: number, def: number, whole = false) => {
+  let n = z.coerce
+    .number({ error: `must be a number of ${unit}` })
+    .positive(`must be a positive number of ${unit}`)
+    .max(max, `must be at most ${max} ${unit}`);
+  if (whole) n = n.int(`must be a whole number of ${unit}`);
+  return n.default(def);
+};
+
 const logLevel = z.enum(['debug', 'info', 'warn', 'error']);
 
 export const EnvSchema = z
@@ -74,6 +84,25 @@ export const EnvSchema = z
       .min(1000, 'must be at least 1000')
       .max(1_000_000_000, 'must be at most 1000000000')
       .default(1_000_000),
+    DIM_EVENT_ID_KEY: z
+      .string()
+      .min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)')
+      .max(1024, 'must be at most 1024 characters')
+      .optional(),
+    DIM_RETENTION_INTERVAL_S: amount('seconds', 86_400, 300),
+    DIM_EVENT_LOG_KEEP_DAYS: amount('days', 3650, 7),
+    DIM_EVENT_LOG_KEEP_ROWS: amount('rows', 1_000_000_000, 100_000, true),
+    DIM_DEAD_LETTERS_KEEP_DAYS: amount('days', 3650, 30),
+    DIM_DEAD_LETTERS_KEEP_ROWS: amount('rows', 1_000_000_000, 100_000, true),
+    DIM_IDEMPOTENCY_KEEP_HOURS: amount('hours', 87_600, 24),
+    DIM_AUDIT_KEEP_DAYS: amount('days', 36_500, 90),
+    DIM_AUDIT_KEEP_ROWS: amount('rows', 1_000_000_000, 1_000_000, true),
+    DIM_AUDIT_DETAILS_MAX: z.coerce
+      .number({ error: 'must be a number of characters' })
+      .int('must be a whole number of characters')
+      .min(512, 'must be at least 512')
+      .max(1_000_000, 'must be at most 1000000')
+      .default(4096),
     DIM_FILE_ROOTS: list(z.string().startsWith('/', 'must list absolute paths')).optional(),
     DIM_ALLOW_WHOLE_ROOT_DATASETS: z
       .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
@@ -137,11 +166,15 @@ export interface Config {
     bridgeGroup: string;
     /** Most events kept locally while Kafka is down (outbox) or not yet aggregated (local log). */
     bufferMax: number;
+    /** Signs message ids (DIM_EVENT_ID_KEY); unset: a key generated once and kept in the database. */
+    idKey: string | undefined;
   };
   datasets: {
     /** Whether a whole file root or a whole bucket may be a dataset (invariant 9; default no). */
     allowWholeRoot: boolean;
   };
+  /** How long the tables that grow with use keep their rows (store/retention.ts). */
+  retention: Retention;
   storage: {
     /** file:// URIs must resolve (symlinks included) inside one of these. */
     fileRoots: string[];
@@ -151,6 +184,19 @@ export interface Config {
     gcs: { endpoint: string | undefined; projectId: string | undefined };
   };
 }
+
+export interface Retention {
+  /** How often the pruner runs. */
+  intervalMs: number;
+  /** Topics other than access_events (those go once the bridge aggregated them): per topic. */
+  eventLog: { maxAgeMs: number; maxRows: number };
+  deadLetters: { maxAgeMs: number; maxRows: number };
+  idempotencyKeys: { maxAgeMs: number };
+  /** `detailsMax`: longest `details` (characters) kept whole; longer ones are cut. */
+  audit: { maxAgeMs: number; maxRows: number; detailsMax: number };
+}
+
+const DAY_MS = 86_400_000;
 
 /** A configuration value that failed validation. The message is one line for the operator. */
 export class ConfigError extends Error {
@@ -234,6 +280,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       topicPrefix: e.DIM_TOPIC_PREFIX,
       bridgeGroup: e.DIM_BRIDGE_GROUP,
       bufferMax: e.DIM_EVENT_BUFFER_MAX,
+      idKey: e.DIM_EVENT_ID_KEY,
+    },
+    retention: {
+      intervalMs: e.DIM_RETENTION_INTERVAL_S * 1000,
+      eventLog: {
+        maxAgeMs: e.DIM_EVENT_LOG_KEEP_DAYS * DAY_MS,
+        maxRows: e.DIM_EVENT_LOG_KEEP_ROWS,
+      },
+      deadLetters: {
+        maxAgeMs: e.DIM_DEAD_LETTERS_KEEP_DAYS * DAY_MS,
+        maxRows: e.DIM_DEAD_LETTERS_KEEP_ROWS,
+      },
+      idempotencyKeys: { maxAgeMs: e.DIM_IDEMPOTENCY_KEEP_HOURS * 3_600_000 },
+      audit: {
+        maxAgeMs: e.DIM_AUDIT_KEEP_DAYS * DAY_MS,
+        maxRows: e.DIM_AUDIT_KEEP_ROWS,
+        detailsMax: e.DIM_AUDIT_DETAILS_MAX,
+      },
     },
     datasets: { allowWholeRoot: e.DIM_ALLOW_WHOLE_ROOT_DATASETS },
     storage: {

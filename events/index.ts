@@ -33,6 +33,7 @@ export function createEvents(
       clientId: config.kafka.clientId,
       topicPrefix: config.events.topicPrefix,
       bufferMax: config.events.bufferMax,
+      idKey: config.events.idKey,
       sqlite,
       log: log.child({ part: 'events' }),
     });

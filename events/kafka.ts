@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type Hmac, type KeyObject } from 'node:crypto';
 import type SQLite from 'better-sqlite3';
 import type { Kafka, Message as KafkaMessage, PartitionMetadata, Producer } from 'kafkajs';
 import { Partitioners } from './kafkajs';
@@ -6,6 +6,7 @@ import { DimError, Errors } from '../errors';
 import type { Logger } from '../runtime/log';
 import { createKafka, topicPartitions, withTimeout } from './kafka-client';
 import { serialize } from './local-log';
+import { addValue, eventIdKey, finishRun, formatIdHeader, ID_HEADER, startRun } from './message-id';
 import { Outbox, type OutboxEntry, type OutboxRow } from './outbox';
 import type { EventSink, Message, Topic } from './sink';
 import { TOPICS, topicName } from './topics';
@@ -20,12 +21,13 @@ import { TOPICS, topicName } from './topics';
  * - Message ids: this sink instance has a random `source` id and numbers the messages
  *   of each partition 1, 2, 3, ... Since sends are one at a time, a source's numbers only
  *   grow within a partition. The id travels run-length encoded in a header
- *   `dim-id: <source>:<n>` on the first message of each partition in a send (and wherever
- *   the numbering jumps); the next messages of that record batch are n+1, n+2, ...
- *   (see workers/bridge.ts). The bridge skips a message whose number is not above the
- *   highest it applied for that (source, partition): a copy. One header per partition
- *   per send instead of one per message: headers cost kafkajs, Kafka and the bridge
- *   about 15% of their ingestion CPU.
+ *   `dim-id: <source>:<n>:<count>:<mac>` on the first message of each partition in a send
+ *   (and wherever the numbering jumps); the next count-1 messages are n+1, n+2, ...
+ *   `mac` signs the run, values included, with the install's key (events/message-id.ts):
+ *   only runs dim sent can move a watermark (see workers/bridge.ts). The bridge skips a
+ *   message whose number is not above the highest it applied for that (source,
+ *   partition): a copy. One header per partition per send instead of one per message:
+ *   headers cost kafkajs, Kafka and the bridge about 15% of their ingestion CPU.
  * - When a send fails or times out, its messages (which Kafka may or may not have kept)
  *   go to the outbox with the ids and partitions they already had, and so does
  *   everything published until the outbox is empty again. A relay loop sends the outbox
@@ -53,15 +55,26 @@ export interface KafkaSinkOptions {
    * less CPU than one each. Skipped when a full request is already waiting.
    */
   lingerMs?: number;
+  /** DIM_EVENT_ID_KEY; unset: the install's generated key (in the database). */
+  idKey?: string;
 }
 
-export const ID_HEADER = 'dim-id';
+export { ID_HEADER } from './message-id';
 
 interface Pending {
   topic: string;
   messages: Message[];
   resolve: () => void;
   reject: (err: Error) => void;
+}
+
+/** A run of consecutive numbers of one source in one partition, while a send is built. */
+interface Run {
+  first: KafkaMessage;
+  source: string;
+  n: number;
+  count: number;
+  mac: Hmac;
 }
 
 /** A numbered message. `partition` null: buffered before the partition counts were known. */
@@ -132,8 +145,11 @@ export class KafkaEventSink implements EventSink {
   private readonly relayIntervalMs: number;
   private readonly maxPerSend: number;
   private readonly lingerMs: number;
+  /** Signs message ids (events/message-id.ts). */
+  private readonly idKey: KeyObject;
 
   constructor(private readonly opts: KafkaSinkOptions) {
+    this.idKey = eventIdKey(opts.idKey, opts.sqlite);
     this.kafka = createKafka({ brokers: opts.brokers, clientId: opts.clientId, log: opts.log });
     this.outbox = new Outbox(opts.sqlite);
     this.sendTimeoutMs = opts.sendTimeoutMs ?? 5000;
@@ -387,31 +403,43 @@ export class KafkaEventSink implements EventSink {
 
   /**
    * One produce request. Every message gets its partition explicitly, so each partition's
-   * messages form one record batch, in this order; a `dim-id` header starts each run of
-   * consecutive numbers of one source within a partition.
+   * messages form one record batch, in this order; a signed `dim-id` header starts each
+   * run of consecutive numbers of one source within a partition.
    */
   private async send(producer: Producer, records: Rec[]): Promise<void> {
     const byTopic = new Map<string, KafkaMessage[]>();
-    const last = new Map<string, Rec>();
+    // The open run of each partition: its first message (which gets the header), its MAC.
+    const runs = new Map<string, Run>();
+    const close = (run: Run) => {
+      run.first.headers = {
+        [ID_HEADER]: formatIdHeader(run.source, run.n, run.count, finishRun(run.mac, run.count)),
+      };
+    };
     for (const r of records) {
       let list = byTopic.get(r.topic);
       if (!list) byTopic.set(r.topic, (list = []));
       const partition = r.partition ?? this.partitionFor(r);
       const k = `${r.topic}\0${partition}`;
-      const prev = last.get(k);
-      last.set(k, r);
-      const continues = prev !== undefined && prev.source === r.source && prev.n + 1 === r.n;
-      list.push(
-        continues
-          ? { key: r.key, value: r.value, partition }
-          : {
-              key: r.key,
-              value: r.value,
-              partition,
-              headers: { [ID_HEADER]: r.source ? `${r.source}:${r.n}` : '-' },
-            },
-      );
+      const run = runs.get(k);
+      if (run && run.source === r.source && run.n + run.count === r.n) {
+        addValue(run.mac, r.value);
+        run.count++;
+        list.push({ key: r.key, value: r.value, partition });
+        continue;
+      }
+      if (run) close(run);
+      if (!r.source) {
+        runs.delete(k);
+        list.push({ key: r.key, value: r.value, partition, headers: { [ID_HEADER]: '-' } });
+        continue;
+      }
+      const first: KafkaMessage = { key: r.key, value: r.value, partition };
+      const mac = startRun(this.idKey, r.topic, partition, r.source, r.n);
+      addValue(mac, r.value);
+      runs.set(k, { first, source: r.source, n: r.n, count: 1, mac });
+      list.push(first);
     }
+    for (const run of runs.values()) close(run);
     await this.deadline(
       producer.sendBatch({
         acks: -1,

@@ -9,6 +9,7 @@ import {
   type RunningWorker,
 } from '../workers/migration-worker';
 import { openDatabase, type OpenedDb } from '../store/db';
+import { startRetention } from '../store/retention';
 import { ensureDefaultTiers } from '../store/tiers';
 import { defaultTiers } from '../placement';
 import { createEvents, type Events } from '../events';
@@ -92,6 +93,13 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
       stops.push(() => store.close());
       const events = createEvents(config, store.sqlite, log);
       stops.push(() => events.close());
+      // Old rows of the tables that grow with use go, in every process (README, Retention).
+      const retention = startRetention({
+        sqlite: store.sqlite,
+        retention: config.retention,
+        log: log.child({ part: 'retention' }),
+      });
+      stops.push(() => retention.stop());
       shared = { store, events };
     }
 
@@ -192,6 +200,7 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
         group: config.events.bridgeGroup,
         topicPrefix: config.events.topicPrefix,
         kafka: config.kafka,
+        idKey: config.events.idKey,
         onAppend: shared.events.onAppend,
         log,
       });

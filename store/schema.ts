@@ -173,6 +173,13 @@ export interface AuditLogTable {
   details: string;
 }
 
+/** Values every dim process of the install shares (store/settings.ts). */
+export interface InstallSettingsTable {
+  name: string;
+  value: string;
+  updated_at: number;
+}
+
 export interface IdempotencyKeysTable {
   key: string;
   method: string;
@@ -271,6 +278,7 @@ export interface Database {
   dead_letters: DeadLettersTable;
   audit_log: AuditLogTable;
   idempotency_keys: IdempotencyKeysTable;
+  install_settings: InstallSettingsTable;
   migration_jobs: MigrationJobsTable;
   migration_objects: MigrationObjectsTable;
   replicas: ReplicasTable;

@@ -1,7 +1,16 @@
+import type { KeyObject } from 'node:crypto';
 import type SQLite from 'better-sqlite3';
 import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage } from 'kafkajs';
 import { decodeAccessEvent } from '../events/access-event';
-import { ID_HEADER } from '../events/kafka';
+import {
+  addValue,
+  eventIdKey,
+  finishRun,
+  ID_HEADER,
+  macMatches,
+  parseIdHeader,
+  startRun,
+} from '../events/message-id';
 import { createKafka, ensureTopics } from '../events/kafka-client';
 import { topicName } from '../events/topics';
 import type { Logger } from '../runtime/log';
@@ -34,12 +43,16 @@ export interface BridgeOptions {
   pollMs?: number;
   /** Local log: rows per transaction. */
   batchSize?: number;
+  /** DIM_EVENT_ID_KEY; unset: the install's generated key (in the database). */
+  idKey?: string;
 }
 
 export interface BridgeStats {
   applied: number;
   skipped: number;
   deadLettered: number;
+  /** `dim-id` headers that did not verify (forged, or another key): their records counted as outside ones. */
+  unverified: number;
   batches: number;
   lastBatchAt: number | undefined;
 }
@@ -61,6 +74,7 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     applied: 0,
     skipped: 0,
     deadLettered: 0,
+    unverified: 0,
     batches: 0,
     lastBatchAt: undefined,
   };
@@ -77,8 +91,15 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
       });
     }
   };
+  const unverified = (count: number) => {
+    stats.unverified += count;
+    log.warn(
+      'dim-id headers that do not verify: counted as outside messages (forged, or DIM_EVENT_ID_KEY differs between dim processes)',
+      { count, total: stats.unverified },
+    );
+  };
   const run = opts.kafka
-    ? await runKafka(opts, opts.kafka, topic, log, record)
+    ? await runKafka(opts, opts.kafka, topic, log, record, unverified)
     : runLocal(opts, topic, log, record);
   log.info('bridge started', { source: run.source, topic, group: opts.group });
   return { ...run, stats: () => ({ ...stats }) };
@@ -86,51 +107,78 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
 
 // ---------------------------------------------------------------------------------------------
 
-/** The `dim-id` header: `<source>:<n>`; '-' says "no id" (and ends a run). */
+/** The `dim-id` header: `<source>:<n>:<count>:<mac>`; '-' says "no id". */
 function headerOf(headers: IHeaders | undefined): string | undefined {
   const h = headers?.[ID_HEADER];
   if (h === undefined) return undefined;
   return (Array.isArray(h) ? h[0] : h)?.toString();
 }
 
-/** kafkajs 2.2.4 passes each record's batch along (not in its types). */
-type WithBatch = KafkaMessage & { batchContext?: { firstOffset?: string } };
+/** What a run's MAC is checked against: the install's key, the topic and partition read. */
+export interface IdCheck {
+  key: KeyObject;
+  topic: string;
+  partition: number;
+}
 
 /**
- * Decodes one fetched batch of a partition. Ids are run-length encoded (events/kafka.ts):
- * a `dim-id: <source>:<n>` header starts a run; the following records of the same record
- * batch (same batchContext.firstOffset) are n+1, n+2, ... by their offsets. Records with
- * no header and no run (any other producer, kcat) have no id and always count.
+ * Decodes one fetched batch of a partition. Ids are run-length encoded and signed
+ * (events/message-id.ts): a `dim-id: <source>:<n>:<count>:<mac>` header on a record
+ * numbers it and the count-1 records after it n, n+1, ..., but only when the MAC over
+ * them verifies. Anything else (no header, '-', an unsigned or forged header, a run
+ * whose values or length differ from what dim signed, a run cut short) leaves the
+ * records without an id: they count once per offset, like any outside producer's.
+ * `unverified` counts the headers that looked like ids but did not verify.
  */
-export function incomingFromKafka(messages: KafkaMessage[]): Incoming[] {
-  let run: { batch: string; source: string; n: number; offset: number } | undefined;
-  return messages.map((m) => {
-    const offset = Number(m.offset);
-    const batch = (m as WithBatch).batchContext?.firstOffset;
-    const header = headerOf(m.headers);
-    let id: { source?: string; n?: number } = {};
-    if (header !== undefined) {
-      run = undefined;
-      const i = header.lastIndexOf(':');
-      const n = i > 0 ? Number(header.slice(i + 1)) : NaN;
-      if (Number.isSafeInteger(n) && n > 0) {
-        id = { source: header.slice(0, i), n };
-        if (batch !== undefined) run = { batch, source: id.source!, n, offset };
-      }
-    } else if (run && batch !== undefined && batch === run.batch) {
-      id = { source: run.source, n: run.n + (offset - run.offset) };
-    } else {
-      run = undefined;
-    }
+export function incomingFromKafka(
+  messages: KafkaMessage[],
+  check: IdCheck,
+): { incoming: Incoming[]; unverified: number } {
+  const incoming: Incoming[] = messages.map((m) => {
     const d = decodeAccessEvent(m.value, Number(m.timestamp));
     return {
-      offset,
+      offset: Number(m.offset),
       event: d.ok ? d.event : undefined,
       error: d.ok ? undefined : d.error,
       raw: () => (m.value ? m.value.toString('utf8').slice(0, MAX_DEAD_LETTER_PAYLOAD) : ''),
-      ...id,
+      source: undefined,
+      n: undefined,
     };
   });
+  let unverified = 0;
+  for (let i = 0; i < messages.length; i++) {
+    const header = headerOf(messages[i]!.headers);
+    if (header === undefined || header === '-') continue;
+    const id = parseIdHeader(header);
+    if (!id || !runVerifies(messages, i, id, check)) {
+      unverified++;
+      continue;
+    }
+    for (let j = 0; j < id.count; j++) {
+      const m = incoming[i + j]!;
+      m.source = id.source;
+      m.n = id.n + j;
+    }
+    i += id.count - 1;
+  }
+  return { incoming, unverified };
+}
+
+/** The run starting at `i`: all `count` records fetched, none with its own header, MAC equal. */
+function runVerifies(
+  messages: KafkaMessage[],
+  i: number,
+  id: { source: string; n: number; count: number; mac: Buffer },
+  check: IdCheck,
+): boolean {
+  if (i + id.count > messages.length) return false;
+  const mac = startRun(check.key, check.topic, check.partition, id.source, id.n);
+  for (let j = i; j < i + id.count; j++) {
+    const m = messages[j]!;
+    if (j > i && headerOf(m.headers) !== undefined) return false;
+    addValue(mac, m.value);
+  }
+  return macMatches(finishRun(mac, id.count), id.mac);
 }
 
 async function runKafka(
@@ -139,8 +187,10 @@ async function runKafka(
   topic: string,
   log: Logger,
   record: (r: ApplyResult) => void,
+  unverified: (count: number) => void,
 ): Promise<Omit<RunningBridge, 'stats'>> {
   const writer = new AccessWriter(opts.sqlite, opts.group, topic, 'kafka');
+  const key = eventIdKey(opts.idKey, opts.sqlite);
   const kafka = createKafka({ ...kafkaOpts, log });
   await ensureTopics(kafka, [topic], log);
 
@@ -153,7 +203,12 @@ async function runKafka(
     const { batch } = payload;
     // Not resolved: kafkajs fetches these again (after a rebalance, from SQLite's offset).
     if (batch.messages.length === 0 || !payload.isRunning() || payload.isStale()) return;
-    const incoming = incomingFromKafka(batch.messages);
+    const { incoming, unverified: bad } = incomingFromKafka(batch.messages, {
+      key,
+      topic,
+      partition: batch.partition,
+    });
+    if (bad > 0) unverified(bad);
     const next = incoming[incoming.length - 1]!.offset + 1;
     record(writer.apply(batch.partition, incoming, next));
     payload.resolveOffset(batch.messages[batch.messages.length - 1]!.offset);

@@ -13,6 +13,7 @@ import {
   post,
   produceEvents,
   services,
+  signedIdHeader,
   uniquePrefix,
   waitFor,
   waitForCount,
@@ -27,6 +28,27 @@ import { startStack, type Stack } from '../support/telemetry-stack';
  */
 const N = 100_000;
 const kafka = kafkaClient();
+
+/** The first `dim-id` header dim put in each of these partitions, read off the topic as anyone could. */
+async function firstHeaders(topic: string, partitions: Set<number>): Promise<Map<number, string>> {
+  const found = new Map<number, string>();
+  const consumer = kafka.consumer({ groupId: `${topic}-reader`, sessionTimeout: 10_000 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachMessage: ({ partition, message }) => {
+        const h = message.headers?.['dim-id'];
+        if (h !== undefined && !found.has(partition)) found.set(partition, h.toString());
+        return Promise.resolve();
+      },
+    });
+    await waitFor('dim headers on the topic', () => found.size === partitions.size, 30_000);
+  } finally {
+    await consumer.disconnect();
+  }
+  return found;
+}
 
 function expectExact(stack: Stack, from: number, to: number) {
   expect(counted(stack.store)).toEqual({ totals: to - from, buckets: to - from });
@@ -209,20 +231,19 @@ describe('telemetry through Kafka', () => {
     const s = stack;
     const ts = Date.now() - 60_000;
     const n = 1000;
-    // The originals, as a sink sends them: explicit partition, one header per run.
+    // The originals, as a sink sends them: explicit partition, one signed header per run.
     const producer = await plainProducer(kafka);
     try {
+      const values = Array.from({ length: n }, (_, i) => JSON.stringify(eventAt(i, s.ids, ts)));
+      const header = signedIdHeader(s.store, topic, 0, 'lost', 1, values);
       await producer.send({
         topic,
-        messages: Array.from({ length: n }, (_, i) => {
-          const e = eventAt(i, s.ids, ts);
-          return {
-            key: String(e.dataset_id),
-            value: JSON.stringify(e),
-            partition: 0,
-            headers: i === 0 ? { 'dim-id': 'lost:1' } : undefined,
-          };
-        }),
+        messages: values.map((value, i) => ({
+          key: String(eventAt(i, s.ids, ts).dataset_id),
+          value,
+          partition: 0,
+          headers: i === 0 ? { 'dim-id': header } : undefined,
+        })),
       });
     } finally {
       await producer.disconnect();
@@ -255,6 +276,74 @@ describe('telemetry through Kafka', () => {
     expectExact(s, 0, n + 200);
     expect(s.bridge!.stats()).toMatchObject({ applied: n + 200, skipped: n });
   }, 120_000);
+
+  it('a forged dim-id from a raw producer silences no genuine event, and counts once itself', async () => {
+    const p = prefix('forged');
+    const topic = `${p}access_events`;
+    await createTopic(kafka, topic);
+    stack = await startStack({ prefix: p, kafka: true, bridge: true });
+    const s = stack;
+    const ts = Date.now() - 60_000;
+    const G = 2000;
+    const postRange = async (from: number, to: number) => {
+      for (let i = from; i < to; i += 500) {
+        const events = Array.from({ length: 500 }, (_, j) => eventAt(i + j, s.ids, ts));
+        expect((await post(`${s.url}/access-events`, events)).status).toBe(202);
+      }
+    };
+    await postRange(0, G);
+    await waitForCount(s.store, G);
+    // What anyone who can read the topic learns: dim's sources, and its headers.
+    const marks = s.store.sqlite
+      .prepare('select partition, source, last_n from source_marks')
+      .all() as Array<{ partition: number; source: string; last_n: number }>;
+    expect(marks.length).toBeGreaterThan(0);
+    const seen = await firstHeaders(topic, new Set(marks.map((m) => m.partition)));
+
+    // The attacker's producer: huge numbers under dim's own sources, in every partition,
+    // unsigned, with a made-up MAC, and dim's real headers replayed on other values
+    // followed by more records.
+    const forged: Array<{ partition: number; header?: string }> = [];
+    for (const m of marks) {
+      forged.push({ partition: m.partition, header: `${m.source}:1000000000` });
+      forged.push({
+        partition: m.partition,
+        header: `${m.source}:1000000000:1:${Buffer.alloc(32, 7).toString('base64url')}`,
+      });
+    }
+    for (const [partition, header] of seen) {
+      forged.push({ partition, header });
+      for (let i = 0; i < 20; i++) forged.push({ partition });
+    }
+    const F = forged.length;
+    const producer = await plainProducer(kafka);
+    try {
+      await producer.send({
+        topic,
+        messages: forged.map((f, i) => {
+          const e = eventAt(G + i, s.ids, ts);
+          return {
+            key: String(e.dataset_id),
+            value: JSON.stringify(e),
+            partition: f.partition,
+            headers: f.header === undefined ? undefined : { 'dim-id': f.header },
+          };
+        }),
+      });
+    } finally {
+      await producer.disconnect();
+    }
+    // dim's events after the forgeries: every one still counts.
+    await postRange(G + F, 2 * G + F);
+    await waitForCount(s.store, 2 * G + F);
+    expectExact(s, 0, 2 * G + F);
+    const highest = s.store.sqlite.prepare('select max(last_n) as n from source_marks').get() as {
+      n: number;
+    };
+    expect(highest.n).toBeLessThanOrEqual(2 * G);
+    expect(s.bridge!.stats()).toMatchObject({ skipped: 0, deadLettered: 0 });
+    expect(s.bridge!.stats().unverified).toBe(2 * marks.length + seen.size);
+  }, 180_000);
 
   it('loses nothing when Kafka is stopped during ingestion and started again', async () => {
     stack = await startStack({ prefix: prefix('outage'), kafka: true, bridge: true });

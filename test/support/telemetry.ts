@@ -4,6 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import type { AccessEvent } from '../../events/access-event';
+import { addValue, eventIdKey, finishRun, formatIdHeader, startRun } from '../../events/message-id';
 import { insertDataset } from '../../store/datasets';
 import type { OpenedDb } from '../../store/db';
 import { repoRoot } from './dim-process';
@@ -144,6 +145,23 @@ export async function deleteTopics(kafka: Kafka, prefix: string): Promise<void> 
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
+}
+
+/**
+ * The `dim-id` header dim's own sink would put on a run of `values` (numbers n, n+1, ...)
+ * in `partition`, signed with the install's key (the one in `store`).
+ */
+export function signedIdHeader(
+  store: OpenedDb,
+  topic: string,
+  partition: number,
+  source: string,
+  n: number,
+  values: string[],
+): string {
+  const mac = startRun(eventIdKey(undefined, store.sqlite), topic, partition, source, n);
+  for (const v of values) addValue(mac, v);
+  return formatIdHeader(source, n, values.length, finishRun(mac, values.length));
 }
 
 /** A plain producer, as any Kafka client (kcat) would be: no dim headers. */
