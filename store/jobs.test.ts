@@ -3,7 +3,8 @@ import SQLite from 'better-sqlite3';
 import { tempDir } from '../test/support/dim-process';
 import { insertDataset } from './datasets';
 import { openDatabase, type OpenedDb } from './db';
-import { insertJobOnce, putManifestRows, switchDataset, type ManifestRow } from './jobs';
+import { putManifestRows, switchDataset, type ManifestRow } from './jobs';
+import { insertJobIfFree } from './overlap';
 
 /**
  * The switch (invariants 1 and 2) on a real SQLite file: it refuses while any object is
@@ -46,7 +47,8 @@ describe('switchDataset', () => {
       updated_at: 0,
     });
     datasetId = ds.id;
-    await insertJobOnce(store.db, {
+    await insertJobIfFree(store.db, {
+      dest_key: 'file:/shared_storage/dst/',
       job_id: JOB,
       job_key: 'key-1',
       dataset_id: ds.id,

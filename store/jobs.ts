@@ -44,25 +44,6 @@ export async function getJobByKey(db: Db, jobKey: string): Promise<MigrationJob 
     .executeTakeFirst();
 }
 
-/**
- * Inserts the job unless one with the same job_key exists. Returns the stored row and
- * whether this call created it: concurrent plans with one key get one row (invariant 4).
- */
-export async function insertJobOnce(
-  db: Db,
-  row: NewJob,
-): Promise<{ job: MigrationJob; created: boolean }> {
-  const res = await db
-    .insertInto('migration_jobs')
-    .values(row)
-    .onConflict((oc) => oc.column('job_key').doNothing())
-    .executeTakeFirst();
-  const created = Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
-  const job = await getJobByKey(db, row.job_key);
-  if (!job) throw new Error(`job ${row.job_key} vanished right after it was planned`);
-  return { job, created };
-}
-
 export interface JobFilter {
   status?: JobStatus;
   datasetId?: number;
