@@ -10,7 +10,7 @@ import {
 } from '../../store/policies';
 import type { Db } from '../../store/db';
 import type { Policy } from '../../store/schema';
-import { iso, page, pageQuery, type Routes } from '../route';
+import { iso, page, pageOf, pageQuery, type Routes } from '../route';
 import { tierSchema } from './datasets';
 
 /**
@@ -134,6 +134,7 @@ export function registerPolicies(routes: Routes, deps: { db: Db }): void {
       query: pageQuery.extend({
         cursor: z.string().max(100).optional(),
       }),
+      response: pageOf(PolicyOut),
     },
     async ({ query }) => {
       const rows = await listPolicies(db, { afterName: query.cursor, limit: query.limit + 1 });
@@ -152,6 +153,7 @@ export function registerPolicies(routes: Routes, deps: { db: Db }): void {
       role: 'admin',
       body: PolicyBody,
       response: PolicyOut,
+      success: [200, 201],
     },
     async ({ body }) => {
       const { name, ...v } = body;
