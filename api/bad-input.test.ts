@@ -417,9 +417,13 @@ describe('bad input', () => {
     });
   });
 
-  it('answers 404 problem+json for unknown routes and methods, never 5xx', async () => {
+  it('answers 404 problem+json for unknown routes and 405 for unknown methods, never 5xx', async () => {
     const res = await api.request('POST', '/tiers', { items: [] });
-    expect(res.status).toBe(404);
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET, HEAD, PUT');
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    const unknown = await api.request('POST', '/tierz', { items: [] });
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   });
 });

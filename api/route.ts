@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Request, Response, Router } from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
 import { z } from 'zod';
 import { DimError, Errors } from '../errors';
 import type { Db } from '../store/db';
@@ -12,7 +12,7 @@ import { parseInput } from './validate';
  * validation (400 naming the field), the OpenAPI document, Idempotency-Key handling for
  * mutating calls, and the audit log entry.
  */
-type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
+export type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodType> {
   method: Method;
@@ -26,6 +26,11 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
   params?: P;
   /** Schema of the success answer, for the OpenAPI document. */
   response?: z.ZodType;
+  /**
+   * The success statuses the handler answers, for the OpenAPI document. Default by method
+   * (api/openapi.ts `successStatuses`): 200; DELETE 204; POST 200, 201 or 202.
+   */
+  success?: readonly number[];
   /** Audit action name; mutating routes default to `<method> <path>`. */
   audit?: string | false;
 }
@@ -54,6 +59,7 @@ export interface Operation {
   query?: z.ZodType;
   params?: z.ZodType;
   response?: z.ZodType;
+  success?: readonly number[];
 }
 
 const hash = (v: unknown) =>
@@ -66,7 +72,28 @@ export class Routes {
   constructor(
     private readonly router: Router,
     private readonly db: Db,
-  ) {}
+  ) {
+    // In front of every route: a method no route of the path answers is a 405 with Allow
+    // (RFC 9110), not the 404 of an unknown path.
+    router.use((req, res, next) => this.methodNotAllowed(req, res, next));
+  }
+
+  private methodNotAllowed(req: Request, res: Response, next: NextFunction): void {
+    const method = req.method.toUpperCase();
+    if (method === 'OPTIONS') return next(); // Express answers it, with Allow
+    const allowed = new Set<string>();
+    for (const op of this.operations) {
+      if (!pathPattern(op.path).test(req.path)) continue;
+      allowed.add(op.method.toUpperCase());
+      if (op.method === 'get') allowed.add('HEAD');
+    }
+    if (allowed.size === 0 || allowed.has(method)) return next();
+    const allow = [...allowed].sort().join(', ');
+    res.setHeader('Allow', allow);
+    next(
+      new DimError('method_not_allowed', 405, `${method} is not allowed on ${req.path} (${allow})`),
+    );
+  }
 
   add<
     B extends z.ZodType = z.ZodUndefined,
@@ -207,6 +234,21 @@ export class Routes {
   }
 }
 
+const patterns = new Map<string, RegExp>();
+/** The request paths an Express path (`/jobs/:job_id/approve`) matches, as Express matches them. */
+function pathPattern(path: string): RegExp {
+  let re = patterns.get(path);
+  if (!re) {
+    const body = path
+      .split('/')
+      .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/');
+    re = new RegExp(`^${body}/?$`, 'i');
+    patterns.set(path, re);
+  }
+  return re;
+}
+
 /** Cursor pagination shared by every list: `?limit=&cursor=`, answered as `{items, next_cursor}`. */
 export const pageQuery = z.object({
   limit: z.coerce
@@ -217,6 +259,10 @@ export const pageQuery = z.object({
     .default(100),
   cursor: z.string().regex(/^\d+$/, 'must be a next_cursor value from a previous page').optional(),
 });
+
+/** The answer of a list: one page of `item`s (see `page`). */
+export const pageOf = (item: z.ZodType) =>
+  z.object({ items: z.array(item), next_cursor: z.string().nullable() });
 
 export function page<T>(rows: T[], limit: number, cursorOf: (row: T) => number | string) {
   const more = rows.length > limit;

@@ -275,6 +275,14 @@ describe('resolveFileUri (invariant 6)', () => {
     expect(e.message).toMatch(/symbolic links/);
   });
 
+  it('refuses a path component longer than the file system allows with invalid_uri, not a crash', async () => {
+    // Found by schemathesis (test/integration/schemathesis.test.ts): it was a 500.
+    const e = await rejected(resolveFileUri(uri(`${root}/${'0'.repeat(300)}/x`), [root]));
+    expect(e.code).toBe('invalid_uri');
+    expect(e.status).toBe(400);
+    expect(e.message).toMatch(/longer than the file system allows/);
+  });
+
   it('realpathLoose resolves the longest existing ancestor', async () => {
     symlinkSync(path.join(root, 'data'), path.join(base, 'd'));
     await expect(realpathLoose(path.join(base, 'd', 'sub', 'a', 'b'))).resolves.toBe(

@@ -317,6 +317,13 @@ export async function resolveInsideRoots(
     if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
       throw StorageErrors.invalidUri(uri, 'has too many levels of symbolic links', field);
     }
+    if ((err as NodeJS.ErrnoException).code === 'ENAMETOOLONG') {
+      throw StorageErrors.invalidUri(
+        uri.length > 200 ? `${uri.slice(0, 200)}...` : uri,
+        'has a path or path component longer than the file system allows (255 bytes a name)',
+        field,
+      );
+    }
     if ((err as NodeJS.ErrnoException).code === 'EACCES') {
       throw StorageErrors.accessDenied(uri, (err as Error).message);
     }

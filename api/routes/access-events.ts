@@ -190,6 +190,7 @@ export function registerAccessEvents(
       role: 'operator',
       body: AccessEventsBody,
       response: Accepted,
+      success: [202],
       // Audited in roll-ups (IngestAudit): one row per caller and 10 s, not per request.
       audit: false,
     },

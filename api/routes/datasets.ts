@@ -5,7 +5,8 @@ import { emptyUsage, getDataset, listDatasets, usageOf, type Usage } from '../..
 import type { Db } from '../../store/db';
 import { registerDataset, uniqueViolation, type RegisterOutcome } from '../../store/overlap';
 import type { Dataset } from '../../store/schema';
-import { idParam, iso, page, pageQuery, type Routes } from '../route';
+import { storageUriMeta } from '../openapi';
+import { idParam, iso, page, pageOf, pageQuery, type Routes } from '../route';
 
 /** Checks a storage URI (scheme, roots, endpoints) and returns it normalized, or throws. */
 export type LocationCheck = (uri: string, field: string) => Promise<string>;
@@ -47,7 +48,8 @@ export const DatasetCreate = z.strictObject({
   path_uri: z
     .string({ error: 'must be a storage URI such as file:///data/x' })
     .min(1, 'must not be empty')
-    .max(2000),
+    .max(2000)
+    .meta(storageUriMeta),
   size_bytes: sizeBytes.default(0),
   object_count: z.number().int().min(0, 'must not be negative').max(1e12).default(0),
   current_tier: tierSchema.default('hot'),
@@ -71,7 +73,8 @@ export const DatasetPatch = z
       .never({ error: 'changes only through a migration: POST /plan-migration' })
       .optional(),
   })
-  .refine((p) => Object.keys(p).length > 0, { message: 'must change at least one field' });
+  .refine((p) => Object.keys(p).length > 0, { message: 'must change at least one field' })
+  .meta({ minProperties: 1 });
 
 const UsageSchema = z.object({
   read_count: z.number(),
@@ -188,6 +191,7 @@ export function registerDatasets(
       role: 'operator',
       body: DatasetCreate,
       response: DatasetOut,
+      success: [201],
     },
     async ({ body }) => {
       const loc = await deps.datasetLocation(body.path_uri, 'body.path_uri');
@@ -242,6 +246,7 @@ export function registerDatasets(
         owner: z.string().min(1).optional(),
         name: z.string().min(1).optional(),
       }),
+      response: pageOf(DatasetOut),
     },
     async ({ query }) => {
       const rows = await listDatasets(db, {

@@ -11,7 +11,7 @@ import {
 import { parseApprovers } from '../../migrations';
 import type { Db } from '../../store/db';
 import type { Policy } from '../../store/schema';
-import { iso, page, pageQuery, type Routes } from '../route';
+import { iso, page, pageOf, pageQuery, type Routes } from '../route';
 import { tierSchema } from './datasets';
 
 /**
@@ -154,6 +154,7 @@ export function registerPolicies(routes: Routes, deps: { db: Db }): void {
       query: pageQuery.extend({
         cursor: z.string().max(100).optional(),
       }),
+      response: pageOf(PolicyOut),
     },
     async ({ query }) => {
       const rows = await listPolicies(db, { afterName: query.cursor, limit: query.limit + 1 });
@@ -172,6 +173,7 @@ export function registerPolicies(routes: Routes, deps: { db: Db }): void {
       role: 'admin',
       body: PolicyBody,
       response: PolicyOut,
+      success: [200, 201],
     },
     async ({ body }) => {
       const { name, ...v } = body;

@@ -5,6 +5,7 @@ import { normalizeGcsStorageClass, normalizeS3StorageClass } from '../../storage
 import type { Db } from '../../store/db';
 import type { TierRow } from '../../store/schema';
 import { listTiers, replaceTiers } from '../../store/tiers';
+import { storageUriTemplateMeta } from '../openapi';
 import { iso, type Routes } from '../route';
 import { tierSchema, type LocationCheck } from './datasets';
 
@@ -24,6 +25,7 @@ export const TierIn = z.strictObject({
     .string({ error: 'must be a storage URI template such as s3://bucket/{name}' })
     .min(1, 'must not be empty')
     .max(2000, 'must be at most 2000 characters')
+    .meta(storageUriTemplateMeta)
     .describe('Storage URI with {name} (dataset name) and/or {id} (dataset id)'),
   storage_class: z
     .string({ error: 'must be a string' })
@@ -57,7 +59,9 @@ export const TierIn = z.strictObject({
 export const TiersPut = z.strictObject({
   items: z
     .array(TierIn, { error: 'must be an array of the three tiers' })
-    .length(3, 'must hold exactly three tiers: hot, warm and cold'),
+    .length(3, 'must hold exactly three tiers: hot, warm and cold')
+    // For the document: each name once (checked in the handler).
+    .meta({ allOf: TIER_NAMES.map((n) => ({ contains: { properties: { name: { const: n } } } })) }),
 });
 
 export const TierOut = z.object({
