@@ -63,15 +63,11 @@ const successDescriptions: Record<number, string> = {
   204: 'Done; no body',
 };
 
-/**
- * The success statuses of an operation: its route spec's `success`, else by method. POST
- * without `success` is documented with each status a POST here may answer (200 for an
- * existing resource, 201 created, 202 accepted), so the document never misses one.
- */
+/** The success statuses of an operation: its route spec's `success`, else by method. */
 export function successStatuses(op: Operation): readonly number[] {
   if (op.success) return op.success;
   if (op.method === 'delete') return [204];
-  if (op.method === 'post') return [200, 201, 202];
+  if (op.method === 'post') return [201];
   return [200];
 }
 

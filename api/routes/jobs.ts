@@ -8,7 +8,8 @@ import {
 import type { JobStatus, MigrationJob } from '../../store/schema';
 import type { MigrationProgress } from '../../workflows/migration-contract';
 import type { Caller } from '../auth';
-import { idParam, iso, pageQuery, type Routes } from '../route';
+import { storageUriMeta } from '../openapi';
+import { idParam, iso, pageOf, pageQuery, type Routes } from '../route';
 import { parseInput } from '../validate';
 import { tierSchema } from './datasets';
 
@@ -65,7 +66,8 @@ export const PlanMigration = z.strictObject({
   target_location: z
     .string({ error: 'must be a storage URI such as file:///data/x' })
     .min(1, 'must not be empty')
-    .max(2000, 'must be at most 2000 characters'),
+    .max(2000, 'must be at most 2000 characters')
+    .meta(storageUriMeta),
   storage_class: z
     .string({ error: 'must be a storage class name' })
     .min(1, 'must not be empty')
@@ -199,6 +201,7 @@ export function registerJobs(routes: Routes, deps: JobsDeps): void {
       role: 'operator',
       body: PlanMigration,
       response: JobOut,
+      success: [200, 201],
     },
     async ({ body, caller, req }) =>
       planned(await service.plan(body, caller, req.get('idempotency-key'))),
@@ -214,6 +217,7 @@ export function registerJobs(routes: Routes, deps: JobsDeps): void {
       role: 'operator',
       params: idParam,
       response: JobOut,
+      success: [200, 201],
     },
     async ({ params, caller, req }) =>
       planned(
@@ -248,6 +252,7 @@ export function registerJobs(routes: Routes, deps: JobsDeps): void {
           .regex(JOBS_CURSOR, 'must be a next_cursor value from a previous page')
           .optional(),
       }),
+      response: pageOf(JobOut),
     },
     async ({ query }) => {
       let after: { submittedAt: number; jobId: string } | undefined;
@@ -300,6 +305,7 @@ export function registerJobs(routes: Routes, deps: JobsDeps): void {
       role: 'operator',
       params: jobIdParam,
       response: JobOut,
+      success: [202],
     },
     async ({ params, caller }) => ({
       status: 202,
@@ -317,6 +323,7 @@ export function registerJobs(routes: Routes, deps: JobsDeps): void {
       role: 'operator',
       params: jobIdParam,
       response: JobOut,
+      success: [202],
     },
     async ({ params, caller, req }) => {
       const { reason } = optionalBody(SignalBody, req.body);
@@ -336,6 +343,7 @@ export function registerJobs(routes: Routes, deps: JobsDeps): void {
     role: 'operator' as const,
     params: jobIdParam,
     response: JobOut,
+    success: [202],
   };
   const retry = async ({ params, caller }: { params: { job_id: string }; caller: Caller }) => ({
     status: 202,
