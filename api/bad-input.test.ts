@@ -152,10 +152,21 @@ describe('bad input', () => {
       expectProblem(res, 400, 'body', /not valid JSON/);
     });
 
-    it('rejects a body that is not JSON', async () => {
-      const res = await api.request('POST', '/datasets', 'name=x', {
-        'content-type': 'text/plain',
-      });
+    it('rejects a body that is not JSON with 415 (a web form cannot send JSON)', async () => {
+      const before = await counts();
+      for (const type of [
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data',
+      ]) {
+        const res = await api.request('POST', '/datasets', 'name=x', { 'content-type': type });
+        expectProblem(res, 415, 'header.Content-Type', /must be JSON/);
+      }
+      expect(await counts()).toEqual(before);
+    });
+
+    it('rejects a missing body with 400', async () => {
+      const res = await api.request('POST', '/datasets');
       expectProblem(res, 400, 'body', /JSON body is required/);
     });
 

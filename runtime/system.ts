@@ -145,6 +145,7 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
         log,
         db: store.db,
         apiKeys: config.api.keys,
+        apiHost: config.api.host,
         checkLocation: (uri, field) => checkLocation(uri, field, config.storage),
         events: events.sink,
         temporal: {

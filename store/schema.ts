@@ -164,7 +164,12 @@ export interface AuditLogTable {
   details: string;
 }
 
+/**
+ * One row per (caller, key): the caller is the API key's name, `anonymous` in open mode.
+ * method and path say which endpoint the key was first used on (another is a 422).
+ */
 export interface IdempotencyKeysTable {
+  caller: string;
   key: string;
   method: string;
   path: string;
@@ -172,6 +177,7 @@ export interface IdempotencyKeysTable {
   /** null while the first request with this key is still running. */
   status: number | null;
   body: string | null;
+  /** When the request that owns the row claimed it (expiry and pruning count from here). */
   created_at: number;
 }
 
