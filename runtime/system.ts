@@ -95,6 +95,12 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
       shared = { store, events };
     }
 
+    if ((parts.api || parts.worker) && !config.storage.buckets) {
+      log.warn(
+        'no bucket allowlist configured (DIM_BUCKETS): s3:// and gs:// locations may name any bucket the credentials reach',
+      );
+    }
+
     let worker: RunningWorker | undefined;
     let workerUrl: string | undefined;
     if (parts.worker && shared) {
