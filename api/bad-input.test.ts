@@ -451,7 +451,9 @@ describe('bad input', () => {
       ['an unterminated nesting', '['.repeat(1_000_000)],
     ])('a body of %s nested 10,000+ deep is a 400 naming body', async (_what, body) => {
       const before = await counts();
-      for (const headers of [{}, { 'Idempotency-Key': `deep-${_what}` }]) {
+      for (const headers of [{}, { 'Idempotency-Key': `deep-${_what}` }] as Array<
+        Record<string, string>
+      >) {
         for (const [method, p] of [
           ['POST', '/datasets'],
           ['PUT', '/tiers'],
