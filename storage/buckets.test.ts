@@ -1,6 +1,8 @@
 import { StorageError } from '../errors';
 import { GcsDriver } from './drivers/gcs';
 import { S3Driver } from './drivers/s3';
+import { checkStorage } from './check';
+import { createStorage } from './index';
 import { checkLocation } from './location';
 
 /** Invariant 6 for object stores: DIM_BUCKETS, checked at the door and by the drivers. */
@@ -65,6 +67,19 @@ describe('bucket allowlist', () => {
     } finally {
       await s3.close();
       await gcs.close();
+    }
+  });
+
+  it('dim storage check reports a bucket outside the list without touching the server', async () => {
+    const drivers = createStorage(storage);
+    try {
+      const report = await checkStorage('s3://other/x', { storage: drivers, config: storage });
+      expect(report.ok).toBe(false);
+      expect(report.error).toMatchObject({ step: 'location', code: 'outside_buckets' });
+      expect(report.error?.hint).toMatch(/DIM_BUCKETS/);
+      expect(report.checks.connectivity.status).toBe('skipped');
+    } finally {
+      await drivers.close();
     }
   });
 });
