@@ -93,20 +93,24 @@ export function fastIngestLane(opts: {
     req.on('error', () => res.destroy());
     req.on('end', () => {
       const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      if (nestsDeeperThan(raw)) {
-        // Answered here like malformed JSON: the same problem Express' parser would give.
+      // Too deep a body is refused as Express' parser refuses it. Only a body that fails
+      // pays for that scan: one that validates nests two levels at most.
+      const deep = () => {
+        if (!nestsDeeperThan(raw)) return false;
         const e = tooDeep();
-        return send(
+        send(
           res,
           e.status,
           'application/problem+json',
           problem(e.status, e.code, e.message, { field: e.field, instance: req.url }),
         );
-      }
+        return true;
+      };
       let parsed: unknown;
       try {
         parsed = JSON.parse(raw.toString('utf8'));
       } catch (err) {
+        if (deep()) return;
         return send(
           res,
           400,
@@ -124,6 +128,7 @@ export function fastIngestLane(opts: {
       run().then(
         (reply) => send(res, 202, 'application/json', reply),
         () => {
+          if (deep()) return;
           // Express' route fails the same way and answers canonically (it reads req.body:
           // body-parser skips a request whose stream is already consumed).
           (req as IncomingMessage & { body?: unknown }).body = parsed;
