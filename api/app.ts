@@ -104,7 +104,7 @@ export function listen(app: express.Express, host: string, port: number): Promis
     // Requests Node refuses before Express sees them (a 100 KB URL, malformed HTTP) are
     // answered as problem+json too, never with a bare socket close.
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (!socket.writable || (err as { code?: string }).code === 'ECONNRESET') {
+      if (!socket.writable || err.code === 'ECONNRESET') {
         socket.destroy();
         return;
       }
