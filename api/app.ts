@@ -7,9 +7,10 @@ import type { Logger } from '../runtime/log';
 import { packageRoot } from '../runtime/repo';
 import type { Db } from '../store/db';
 import { authenticate, type ApiKey } from './auth';
+import { browserGuard } from './browser';
 import { healthRouter, type HealthCheck } from './health';
 import { openApiDocument } from './openapi';
-import { errorHandler, notFoundHandler } from './problem';
+import { errorHandler, notFoundHandler, problem } from './problem';
 import { Routes } from './route';
 import type { FastLane } from './fast-ingest';
 import { registerAccessEvents } from './routes/access-events';
@@ -20,6 +21,7 @@ import { registerPolicies } from './routes/policies';
 import { registerRecommendations } from './routes/recommendations';
 import { registerTiers } from './routes/tiers';
 import { docsRouter } from './docs';
+import { nestsDeeperThan, tooDeep } from './validate';
 import type { EventSink } from '../events/sink';
 
 export interface ApiDeps {
@@ -27,6 +29,8 @@ export interface ApiDeps {
   health: Record<string, HealthCheck>;
   db: Db;
   apiKeys: ApiKey[];
+  /** The configured listen host (DIM_API_HOST): in open mode, a name browsers may use. */
+  apiHost?: string;
   checkLocation: LocationCheck;
   /** A dataset's location: also its canonical key, and no whole root or bucket (invariant 9). */
   datasetLocation: DatasetLocationCheck;
@@ -63,13 +67,19 @@ export function createApp(deps: ApiDeps): express.Express {
   });
   app.use(docsRouter());
 
+  // Who is calling, and whether a browser may, before a byte of the body is read: a bad
+  // key is a 401 and a cross-site form a 403/415 whatever the body holds or weighs.
+  app.use(authenticate(deps.apiKeys));
+  app.use(browserGuard({ open: deps.apiKeys.length === 0, host: deps.apiHost }));
   app.use(
     express.json({
       limit: deps.bodyLimit ?? '16mb',
       type: ['application/json', 'application/*+json'],
+      verify: (_req, _res, raw) => {
+        if (nestsDeeperThan(raw)) throw tooDeep();
+      },
     }),
   );
-  app.use(authenticate(deps.apiKeys));
   app.use(router);
   app.use(notFoundHandler);
   app.use(errorHandler(deps.log));
@@ -93,6 +103,30 @@ export function listen(app: express.Express, host: string, port: number): Promis
           }
         : app,
     );
+    // Requests Node refuses before Express sees them (a 100 KB URL, malformed HTTP) are
+    // answered as problem+json too, never with a bare socket close.
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable || err.code === 'ECONNRESET') {
+        socket.destroy();
+        return;
+      }
+      const tooLong = err.code === 'HPE_HEADER_OVERFLOW';
+      const status = tooLong ? 431 : 400;
+      const body = JSON.stringify(
+        problem(
+          status,
+          tooLong ? 'headers_too_large' : 'bad_request',
+          tooLong
+            ? 'the request line or headers are too long (the URL included)'
+            : 'the request is not valid HTTP',
+        ),
+      );
+      socket.end(
+        `HTTP/1.1 ${status} ${tooLong ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+          `Content-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+          `Connection: close\r\n\r\n${body}`,
+      );
+    });
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
         err.code === 'EADDRINUSE'

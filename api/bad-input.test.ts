@@ -1,6 +1,8 @@
 import { mkdirSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { defaultTiers } from '../placement';
+import { checkDatasetLocation, checkLocation } from '../storage/location';
 import { ensureDefaultTiers } from '../store/tiers';
 import { startTestApi, type TestApi, type TestResponse } from '../test/support/api';
 
@@ -152,10 +154,21 @@ describe('bad input', () => {
       expectProblem(res, 400, 'body', /not valid JSON/);
     });
 
-    it('rejects a body that is not JSON', async () => {
-      const res = await api.request('POST', '/datasets', 'name=x', {
-        'content-type': 'text/plain',
-      });
+    it('rejects a body that is not JSON with 415 (a web form cannot send JSON)', async () => {
+      const before = await counts();
+      for (const type of [
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data',
+      ]) {
+        const res = await api.request('POST', '/datasets', 'name=x', { 'content-type': type });
+        expectProblem(res, 415, 'header.Content-Type', /must be JSON/);
+      }
+      expect(await counts()).toEqual(before);
+    });
+
+    it('rejects a missing body with 400', async () => {
+      const res = await api.request('POST', '/datasets');
       expectProblem(res, 400, 'body', /JSON body is required/);
     });
 
@@ -414,6 +427,178 @@ describe('bad input', () => {
       const items = tiers();
       items[0]!.location_template = `file:///tmp/${'x'.repeat(3000)}/{name}`;
       expectProblem(await small.request('PUT', '/tiers', { items }), 413, 'body');
+    });
+  });
+
+  describe('requests built to break the server', () => {
+    it('an over-long URL (100 KB) is a 4xx problem, and the server keeps serving', async () => {
+      for (const p of [
+        `/datasets/${'1'.repeat(100_000)}`,
+        `/datasets?name=${'n'.repeat(100_000)}`,
+      ]) {
+        const res = await api.request('GET', p);
+        expect(res.status).toBe(431);
+        expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      }
+      // Long, but within Node's header limit: reaches the route and is refused there.
+      expectProblem(await api.request('GET', `/datasets/${'1'.repeat(10_000)}`), 400, 'path.id');
+      expect((await api.request('GET', '/datasets')).status).toBe(200);
+    });
+
+    it.each([
+      ['arrays', '['.repeat(10_000) + ']'.repeat(10_000)],
+      ['objects', '{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000)],
+      ['an unterminated nesting', '['.repeat(1_000_000)],
+    ])('a body of %s nested 10,000+ deep is a 400 naming body', async (_what, body) => {
+      const before = await counts();
+      for (const headers of [{}, { 'Idempotency-Key': `deep-${_what}` }] as Array<
+        Record<string, string>
+      >) {
+        for (const [method, p] of [
+          ['POST', '/datasets'],
+          ['PUT', '/tiers'],
+          ['POST', '/access-events'],
+        ]) {
+          expectProblem(await api.request(method!, p!, body, headers), 400, 'body', /levels deep/);
+        }
+      }
+      expect(await counts()).toEqual(before);
+    });
+
+    it('nesting inside strings does not count', async () => {
+      const res = await api.request('POST', '/datasets', {
+        name: 'brackets',
+        path_uri: 'file:///shared_storage/brackets',
+        owner: '['.repeat(70) + '\\"{'.repeat(30),
+      });
+      expect(res.status).toBe(201);
+    });
+
+    it('a body with 100,000 fields is a 400 naming one of them', async () => {
+      const body: Record<string, unknown> = { name: 'wide', path_uri: 'file:///shared_storage/w' };
+      for (let i = 0; i < 100_000; i++) body[`f${i}`] = i;
+      const before = await counts();
+      for (const [method, p] of [
+        ['POST', '/datasets'],
+        ['POST', '/policies'],
+        ['POST', '/access-events'],
+      ]) {
+        const res = await api.request(method!, p!, body, { 'Idempotency-Key': `wide-${p}` });
+        expect(res.status).toBe(400);
+        expect(res.body.field).toMatch(/^body\.\w+$/);
+      }
+      expect(await counts()).toEqual(before);
+    });
+
+    it('twenty concurrent duplicates with one Idempotency-Key: one dataset, no 5xx', async () => {
+      const body = { name: 'twins', path_uri: 'file:///shared_storage/twins' };
+      const all = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          api.request('POST', '/datasets', body, { 'Idempotency-Key': 'twins-1' }),
+        ),
+      );
+      const statuses = all.map((r) => r.status);
+      expect(statuses.every((s) => s === 201 || s === 409)).toBe(true);
+      expect(
+        all.filter((r) => r.status === 201 && !r.headers.get('idempotent-replayed')),
+      ).toHaveLength(1);
+      const rows = await api.store.db
+        .selectFrom('datasets')
+        .selectAll()
+        .where('name', '=', 'twins')
+        .execute();
+      expect(rows).toHaveLength(1);
+    });
+
+    it('twenty concurrent duplicates without a key: one 201, the rest 409, no 5xx', async () => {
+      const body = { name: 'racers', path_uri: 'file:///shared_storage/racers' };
+      const all = await Promise.all(
+        Array.from({ length: 20 }, () => api.request('POST', '/datasets', body)),
+      );
+      expect(all.map((r) => r.status).sort()).toEqual([201, ...Array<number>(19).fill(409)]);
+      for (const r of all.filter((x) => x.status === 409))
+        expect(r.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+    });
+  });
+
+  describe('bucket allowlist (DIM_BUCKETS=s3://dim-warm,gs://dim-cold)', () => {
+    let locked: TestApi;
+    const storage = {
+      fileRoots: ['/shared_storage'],
+      buckets: { s3: ['dim-warm'], gs: ['dim-cold'] },
+      s3: { endpoint: undefined, region: 'us-east-1' },
+      gcs: { endpoint: undefined, projectId: undefined },
+    };
+    beforeAll(async () => {
+      // A real client that is never reached: the location is refused before any call.
+      const client = new Client({
+        connection: Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 }),
+      });
+      locked = await startTestApi({
+        checkLocation: (uri, field) => checkLocation(uri, field, storage),
+        datasetLocation: (uri, field) =>
+          checkDatasetLocation(uri, field, { ...storage, allowWholeRoot: false }),
+        temporal: { client, namespace: 'default', taskQueue: 'dim-bad-input' },
+      });
+      await ensureDefaultTiers(locked.store.db, defaultTiers('/shared_storage/dim-buckets'));
+    });
+    afterAll(() => locked.close());
+    const jobs = async () =>
+      (await locked.store.db.selectFrom('migration_jobs').select('job_id').execute()).length;
+
+    it.each([
+      ['s3://other-bucket/data', 's3://other-bucket'],
+      ['gs://dim-warm/data', 'gs://dim-warm'],
+    ])('refuses a dataset in %s with 400 naming body.path_uri', async (uri, bucket) => {
+      const res = await locked.request('POST', '/datasets', { name: 'outside', path_uri: uri });
+      expectProblem(
+        res,
+        400,
+        'body.path_uri',
+        new RegExp(`bucket ${bucket} is not one of the configured buckets`),
+      );
+      expect(res.body.type).toBe('https://dim.dev/problems/outside_buckets');
+      const rows = await locked.store.db.selectFrom('datasets').select('id').execute();
+      expect(rows).toEqual([]);
+    });
+
+    it('accepts a dataset in a listed bucket', async () => {
+      const res = await locked.request('POST', '/datasets', {
+        name: 'inside',
+        path_uri: 's3://dim-warm/inside',
+      });
+      expect(res.status).toBe(201);
+    });
+
+    it('refuses a tier template in another bucket, keeping the table', async () => {
+      const before = (await locked.request('GET', '/tiers')).body;
+      const items = [...before.items] as Array<Record<string, unknown>>;
+      items[2] = {
+        ...items[2],
+        location_template: 'gs://not-ours/{name}',
+        storage_class: 'COLDLINE',
+      };
+      expectProblem(
+        await locked.request('PUT', '/tiers', { items }),
+        400,
+        'body.items[2].location_template',
+        /not one of the configured buckets/,
+      );
+      expect((await locked.request('GET', '/tiers')).body).toEqual(before);
+    });
+
+    it('refuses a migration to another bucket before anything is planned', async () => {
+      const ds = await locked.request('POST', '/datasets', {
+        name: 'mover',
+        path_uri: 'file:///shared_storage/mover',
+      });
+      const res = await locked.request('POST', '/plan-migration', {
+        dataset_id: ds.body.id,
+        target_location: 's3://not-ours/mover',
+        storage_class: 'STANDARD',
+      });
+      expectProblem(res, 400, 'body.target_location', /bucket s3:\/\/not-ours is not one/);
+      expect(await jobs()).toBe(0);
     });
   });
 

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AccessEventsBody } from '../events/access-event';
-import { allows, type ApiKey, type Caller } from './auth';
+import { allows, ANONYMOUS, keyMatcher, presentedKey, type ApiKey, type Caller } from './auth';
+import { crossSiteProblem } from './browser';
 import { problem } from './problem';
-import { parseInput } from './validate';
+import { nestsDeeperThan, parseInput, tooDeep } from './validate';
 
 /**
  * The fast lane of `POST /access-events`, in front of Express.
@@ -13,7 +14,8 @@ import { parseInput } from './validate';
  * requests/s, plain node:http ~19,000. So the plain, successful case is served here:
  *
  *   POST /access-events, JSON, Content-Length up to 2 MiB, no Idempotency-Key, a caller
- *   whose key allows `operator` (or no keys configured), a body that validates.
+ *   whose key allows `operator` (or no keys configured, and not a cross-site browser
+ *   request: api/browser.ts), a body that validates.
  *
  * It runs the very same validation (`parseInput` with the route's zod schema) and the
  * very same ingestion function as the route registered with `Routes.add`. Anything else
@@ -32,13 +34,14 @@ type Ingest = (
 ) => Promise<{ accepted: number }>;
 
 /** The same rule as api/auth.ts `authenticate`; when it says no, Express answers 401/403. */
-function callerOf(keys: ApiKey[], req: IncomingMessage): Caller | undefined {
-  if (keys.length === 0) return { name: 'anonymous', role: 'admin' };
-  const header = req.headers.authorization;
-  const apiKey = req.headers['x-api-key'];
-  const presented =
-    header?.match(/^Bearer\s+(.+)$/i)?.[1] ?? (typeof apiKey === 'string' ? apiKey : undefined);
-  const key = presented ? keys.find((k) => k.secret === presented) : undefined;
+function callerOf(
+  keys: ApiKey[],
+  match: ReturnType<typeof keyMatcher>,
+  req: IncomingMessage,
+): Caller | undefined {
+  if (keys.length === 0) return ANONYMOUS;
+  const presented = presentedKey(req.headers);
+  const key = presented === undefined ? undefined : match(presented);
   return key ? { name: key.name, role: key.role } : undefined;
 }
 
@@ -62,7 +65,14 @@ function send(res: ServerResponse, status: number, type: string, body: unknown):
   res.end(text);
 }
 
-export function fastIngestLane(opts: { apiKeys: ApiKey[]; ingest: Ingest }): FastLane {
+export function fastIngestLane(opts: {
+  apiKeys: ApiKey[];
+  ingest: Ingest;
+  /** The configured listen host (see api/browser.ts). */
+  apiHost?: string;
+}): FastLane {
+  const match = keyMatcher(opts.apiKeys);
+  const guard = { open: opts.apiKeys.length === 0, host: opts.apiHost };
   return (req, res, express) => {
     const length = Number(req.headers['content-length']);
     if (
@@ -75,19 +85,32 @@ export function fastIngestLane(opts: { apiKeys: ApiKey[]; ingest: Ingest }): Fas
     ) {
       return express();
     }
-    const caller = callerOf(opts.apiKeys, req);
-    if (!caller || !allows(caller, 'operator')) return express();
+    const caller = callerOf(opts.apiKeys, match, req);
+    if (!caller || !allows(caller, 'operator') || crossSiteProblem(req, guard)) return express();
 
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('error', () => res.destroy());
     req.on('end', () => {
-      const text =
-        chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+      const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      // Too deep a body is refused as Express' parser refuses it. Only a body that fails
+      // pays for that scan: one that validates nests two levels at most.
+      const deep = () => {
+        if (!nestsDeeperThan(raw)) return false;
+        const e = tooDeep();
+        send(
+          res,
+          e.status,
+          'application/problem+json',
+          problem(e.status, e.code, e.message, { field: e.field, instance: req.url }),
+        );
+        return true;
+      };
       let parsed: unknown;
       try {
-        parsed = JSON.parse(text);
+        parsed = JSON.parse(raw.toString('utf8'));
       } catch (err) {
+        if (deep()) return;
         return send(
           res,
           400,
@@ -105,6 +128,7 @@ export function fastIngestLane(opts: { apiKeys: ApiKey[]; ingest: Ingest }): Fas
       run().then(
         (reply) => send(res, 202, 'application/json', reply),
         () => {
+          if (deep()) return;
           // Express' route fails the same way and answers canonically (it reads req.body:
           // body-parser skips a request whose stream is already consumed).
           (req as IncomingMessage & { body?: unknown }).body = parsed;

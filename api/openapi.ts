@@ -42,9 +42,10 @@ const problems: Record<string, string> = {
   '400': 'Bad input: the problem names the field (`field`) and the reason',
   '401': 'No API key, or an unknown one (when API keys are configured)',
   '403':
-    'The caller’s role may not do this, or a location lies outside what the configuration allows',
+    'The caller’s role may not do this, the policy forbids it, a location lies outside what the configuration allows, or (with no API keys) the request came from another site',
   '404': 'Something the request names does not exist',
   '409': 'Conflicts with the current state; the problem says with what',
+  '431': 'The request line or headers are too large',
   '503':
     'A service dim needs (Temporal, the event buffer) is unavailable; Retry-After says when to try again',
 };
@@ -52,7 +53,8 @@ const problems: Record<string, string> = {
 /** Problems only a call that may carry a body and an Idempotency-Key may answer. */
 const mutatingProblems: Record<string, string> = {
   '413': 'The body is larger than the limit',
-  '415': 'The body’s encoding or charset is not supported',
+  '415':
+    'The body is not JSON (Content-Type must be application/json), or its encoding or charset is not supported',
   '422': 'The Idempotency-Key was used before with a different body',
 };
 

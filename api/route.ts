@@ -1,9 +1,9 @@
-import { createHash } from 'node:crypto';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { z } from 'zod';
 import { DimError, Errors } from '../errors';
 import type { Db } from '../store/db';
 import { requireRole, type Caller, type Role } from './auth';
+import { runIdempotent } from './idempotency';
 import { parseInput } from './validate';
 
 /**
@@ -61,11 +61,6 @@ export interface Operation {
   response?: z.ZodType;
   success?: readonly number[];
 }
-
-const hash = (v: unknown) =>
-  createHash('sha256')
-    .update(JSON.stringify(v ?? null))
-    .digest('hex');
 
 export class Routes {
   readonly operations: Operation[] = [];
@@ -128,7 +123,11 @@ export class Routes {
         >;
         const key = mutating ? req.get('idempotency-key') : undefined;
         const reply = key
-          ? await this.idempotent(key, req, () => handler(ctx))
+          ? await runIdempotent(
+              this.db,
+              { caller: caller.name, key, method: req.method, path: req.path, body: req.body },
+              () => handler(ctx),
+            )
           : await handler(ctx);
         if (mutating && spec.audit !== false && (reply.status ?? 200) < 400) {
           await this.db
@@ -152,85 +151,6 @@ export class Routes {
     res.status(reply.status ?? 200);
     if (reply.body === undefined) res.end();
     else res.json(reply.body);
-  }
-
-  /**
-   * The first request with a key runs; a repeat with the same key and body gets the same
-   * answer again; a repeat with another body is a 422; one while the first still runs, 409.
-   */
-  private async idempotent(
-    key: string,
-    req: Request,
-    run: () => Promise<Reply> | Reply,
-  ): Promise<Reply> {
-    if (key.length > 200)
-      throw Errors.invalid('header.Idempotency-Key', 'must be at most 200 characters');
-    const id = { key, method: req.method, path: req.path };
-    const requestHash = hash(req.body);
-    const claimed = await this.db
-      .insertInto('idempotency_keys')
-      .values({
-        ...id,
-        request_hash: requestHash,
-        status: null,
-        body: null,
-        created_at: Date.now(),
-      })
-      .onConflict((oc) => oc.doNothing())
-      .executeTakeFirst();
-    if (Number(claimed.numInsertedOrUpdatedRows ?? 0) === 0) {
-      const row = await this.db
-        .selectFrom('idempotency_keys')
-        .selectAll()
-        .where('key', '=', key)
-        .where('method', '=', req.method)
-        .where('path', '=', req.path)
-        .executeTakeFirstOrThrow();
-      if (row.request_hash !== requestHash) {
-        throw new DimError(
-          'idempotency_key_reused',
-          422,
-          'Idempotency-Key was already used with a different body; use a new key for a new request',
-          'header.Idempotency-Key',
-        );
-      }
-      if (row.status === null) {
-        throw new DimError(
-          'conflict',
-          409,
-          'a request with this Idempotency-Key is still running; retry shortly',
-          'header.Idempotency-Key',
-        );
-      }
-      return {
-        status: row.status,
-        body: row.body === null ? undefined : (JSON.parse(row.body) as unknown),
-        headers: { 'Idempotent-Replayed': 'true' },
-      };
-    }
-    try {
-      const reply = await run();
-      await this.db
-        .updateTable('idempotency_keys')
-        .set({
-          status: reply.status ?? 200,
-          body: reply.body === undefined ? null : JSON.stringify(reply.body),
-        })
-        .where('key', '=', key)
-        .where('method', '=', req.method)
-        .where('path', '=', req.path)
-        .execute();
-      return reply;
-    } catch (err) {
-      // A failed request does not burn the key: the client may retry it.
-      await this.db
-        .deleteFrom('idempotency_keys')
-        .where('key', '=', key)
-        .where('method', '=', req.method)
-        .where('path', '=', req.path)
-        .execute();
-      throw err;
-    }
   }
 }
 

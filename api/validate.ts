@@ -93,3 +93,32 @@ function allowedKeys(schema: z.ZodType, path: PropertyKey[]): string {
   };
   return walk(schema, path)?.join(', ') ?? 'see /openapi.json';
 }
+
+/** How deeply a JSON body may nest: far beyond any body dim accepts, far below a stack's worth. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Whether raw JSON text nests arrays and objects deeper than `max`, found in one pass
+ * without parsing. A body like 10,000 `[` parses, but anything that walks it recursively
+ * afterwards (JSON.stringify for hashing or auditing) would overflow the stack: such a
+ * body is refused before it is parsed.
+ */
+export function nestsDeeperThan(raw: Uint8Array, max = MAX_JSON_DEPTH): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i];
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+export const tooDeep = () =>
+  Errors.invalid('body', `nests arrays or objects more than ${MAX_JSON_DEPTH} levels deep`);

@@ -150,6 +150,24 @@ describe('storage configuration', () => {
     expect(c.storage.s3.endpoint).toBe('http://127.0.0.1:9000');
     expect(c.storage.gcs.endpoint).toBe('http://127.0.0.1:4443');
   });
+  it('leaves the buckets open when DIM_BUCKETS is unset, and reads the allowlist per scheme', () => {
+    expect(loadConfig({}).storage.buckets).toBeUndefined();
+    const c = loadConfig({ DIM_BUCKETS: 's3://dim-warm, gs://dim-cold/,s3://dim.archive' });
+    expect(c.storage.buckets).toEqual({ s3: ['dim-warm', 'dim.archive'], gs: ['dim-cold'] });
+    // A scheme without an entry allows no bucket of it.
+    expect(loadConfig({ DIM_BUCKETS: 's3://only' }).storage.buckets).toEqual({
+      s3: ['only'],
+      gs: [],
+    });
+  });
+  it.each(['dim-warm', 's3://dim-warm/prefix', 'azblob://x', 's3://Bad_Bucket', 's3://'])(
+    'rejects DIM_BUCKETS=%j naming the variable',
+    (value) => {
+      expect(() => loadConfig({ DIM_BUCKETS: value })).toThrow(
+        /DIM_BUCKETS must list s3:\/\/bucket or gs:\/\/bucket entries/,
+      );
+    },
+  );
   it.each([
     ['DIM_FILE_ROOTS', 'relative/dir', /DIM_FILE_ROOTS must list absolute paths/],
     ['S3_ENDPOINT', 'minio:9000', /S3_ENDPOINT must be an http\(s\) URL/],

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import type { BucketAllowlist } from '../storage/buckets';
 
 /**
  * dim's whole configuration, parsed once at each entry point (CLI, worker, tests) by
@@ -108,6 +109,14 @@ export const EnvSchema = z
       .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
       .transform((v) => v === 'true' || v === '1')
       .default(false),
+    DIM_BUCKETS: list(
+      z
+        .string()
+        .regex(
+          /^(s3|gs):\/\/[a-z0-9][a-z0-9._-]*[a-z0-9]\/?$/,
+          'must list s3://bucket or gs://bucket entries (a bucket name only, no prefix)',
+        ),
+    ).optional(),
     S3_ENDPOINT: z
       .url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://127.0.0.1:9000' })
       .optional(),
@@ -178,6 +187,11 @@ export interface Config {
   storage: {
     /** file:// URIs must resolve (symlinks included) inside one of these. */
     fileRoots: string[];
+    /**
+     * DIM_BUCKETS: the only s3:// and gs:// buckets dim may touch, per scheme. Unset: any
+     * bucket (the entry points warn), so optional here for callers that build a config.
+     */
+    buckets?: BucketAllowlist;
     /** S3 endpoint (MinIO, ...): path-style addressing then; AWS itself when unset. */
     s3: { endpoint: string | undefined; region: string };
     /** GCS API endpoint (fake-gcs-server, ...); Google's own when unset. */
@@ -226,6 +240,15 @@ function readConfigFile(file: string): Record<string, string> {
     throw new ConfigError('DIM_CONFIG_FILE', 'must hold a JSON object of VARIABLE: value');
   }
   return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, String(v)]));
+}
+
+/** `s3://a,gs://b/` → { s3: ['a'], gs: ['b'] }: a scheme with no entry allows no bucket. */
+function bucketAllowlist(entries: string[]): BucketAllowlist {
+  const names = (scheme: string) =>
+    entries
+      .filter((x) => x.startsWith(`${scheme}://`))
+      .map((x) => x.slice(scheme.length + 3).replace(/\/$/, ''));
+  return { s3: names('s3'), gs: names('gs') };
 }
 
 /** Parses the configuration. Throws ConfigError naming the first bad variable. */
@@ -305,6 +328,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       fileRoots: (e.DIM_FILE_ROOTS ?? [path.join(dataDir, 'storage'), '/shared_storage']).map((r) =>
         path.resolve(r),
       ),
+      ...(e.DIM_BUCKETS ? { buckets: bucketAllowlist(e.DIM_BUCKETS) } : {}),
       s3: { endpoint: e.S3_ENDPOINT, region: e.AWS_REGION },
       gcs: { endpoint: e.STORAGE_EMULATOR_HOST, projectId: e.GCS_PROJECT_ID },
     },

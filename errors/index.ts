@@ -26,6 +26,16 @@ export const Errors = {
   unavailable: (message: string, retryAfterS?: number) =>
     new DimError('unavailable', 503, message, undefined, retryAfterS ? { retryAfterS } : {}),
   tooLarge: (message: string) => new DimError('too_large', 413, message),
+  /** A browser request from another site, refused while no API keys are configured. */
+  crossSite: (field: string, reason: string) =>
+    new DimError(
+      'cross_site',
+      403,
+      `${field}: ${reason}; with no API keys configured dim accepts changes only from its own origin or from clients that are not browsers (configure DIM_API_KEYS to call it from elsewhere)`,
+      field,
+    ),
+  unsupportedMediaType: (field: string, reason: string) =>
+    new DimError('unsupported_media_type', 415, `${field}: ${reason}`, field),
 };
 
 /**
@@ -97,6 +107,20 @@ export const StorageErrors = {
       `${field}: ${uri} is ${what}: a dataset must be a location inside it (e.g. ${uri.replace(/\/+$/, '')}/<name>); an administrator may allow whole roots and buckets with DIM_ALLOW_WHOLE_ROOT_DATASETS=true`,
       false,
       { field, extra: { uri } },
+    ),
+  outsideBuckets: (
+    uri: string,
+    scheme: string,
+    bucket: string,
+    allowed: readonly string[],
+    field = 'uri',
+  ) =>
+    new StorageError(
+      'outside_buckets',
+      400,
+      `${field}: bucket ${scheme}://${bucket} is not one of the configured buckets (DIM_BUCKETS: ${allowed.map((b) => `${scheme}://${b}`).join(', ') || `no ${scheme}:// bucket`})`,
+      false,
+      { field, extra: { uri, bucket } },
     ),
   notFound: (uri: string) =>
     new StorageError('not_found', 404, `${uri} does not exist`, false, { extra: { uri } }),

@@ -103,6 +103,12 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
       shared = { store, events };
     }
 
+    if ((parts.api || parts.worker) && !config.storage.buckets) {
+      log.warn(
+        'no bucket allowlist configured (DIM_BUCKETS): s3:// and gs:// locations may name any bucket the credentials reach',
+      );
+    }
+
     let worker: RunningWorker | undefined;
     let workerUrl: string | undefined;
     if (parts.worker && shared) {
@@ -153,10 +159,12 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
         log,
         db: store.db,
         apiKeys: config.api.keys,
+        apiHost: config.api.host,
         checkLocation: (uri, field) => checkLocation(uri, field, config.storage),
         datasetLocation: (uri, field) =>
           checkDatasetLocation(uri, field, {
             fileRoots: config.storage.fileRoots,
+            buckets: config.storage.buckets,
             allowWholeRoot: config.datasets.allowWholeRoot,
           }),
         events: events.sink,

@@ -14,6 +14,7 @@ import {
 } from './classes';
 import type { StorageDriver } from './driver';
 import type { Storage } from './index';
+import { checkBucket } from './buckets';
 import {
   isInside,
   objectUri,
@@ -178,6 +179,8 @@ export function hintFor(
   switch (code) {
     case 'outside_roots':
       return 'choose a path inside one of the roots, or add a root that contains it to DIM_FILE_ROOTS';
+    case 'outside_buckets':
+      return 'choose one of the configured buckets, or add this one to DIM_BUCKETS';
     case 'bad_credentials':
       return scheme === 's3'
         ? `set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) to a key that ${endpoint} accepts`
@@ -349,6 +352,15 @@ export async function checkStorage(
   // directory; directories created for the probe are removed afterwards.
   let rootUri = uri;
   let fileCleanup: (() => Promise<void>) | undefined;
+
+  if (loc.scheme !== 'file') {
+    try {
+      checkBucket(loc, opts.config.buckets?.[loc.scheme]);
+    } catch (err) {
+      fail('location', err);
+      return report;
+    }
+  }
 
   if (loc.scheme === 'file') {
     let resolved: string;

@@ -25,8 +25,8 @@ export type StorageConfig = Config['storage'];
 /** Extra driver options beyond the configuration (tests, benchmarks, tuning). */
 export interface StorageOverrides {
   file?: Partial<Omit<FileDriverOptions, 'roots'>>;
-  s3?: Partial<Omit<S3DriverOptions, 'endpoint' | 'region'>>;
-  gcs?: Partial<Omit<GcsDriverOptions, 'endpoint' | 'projectId'>>;
+  s3?: Partial<Omit<S3DriverOptions, 'endpoint' | 'region' | 'buckets'>>;
+  gcs?: Partial<Omit<GcsDriverOptions, 'endpoint' | 'projectId' | 'buckets'>>;
 }
 
 export interface Storage {
@@ -41,8 +41,9 @@ export interface Storage {
 /**
  * The storage drivers for one configuration, chosen by URI scheme. Endpoints come only
  * from `config` (invariant 6): an s3:// or gs:// URI without a configured endpoint goes to
- * AWS or Google themselves, never to a host named in a request. The cloud drivers are
- * created on first use.
+ * AWS or Google themselves, never to a host named in a request; and the S3 and GCS drivers
+ * refuse every bucket outside `config.buckets` (DIM_BUCKETS) when it is set. The cloud
+ * drivers are created on first use.
  */
 export function createStorage(config: StorageConfig, overrides: StorageOverrides = {}): Storage {
   const drivers = new Map<StorageScheme, StorageDriver>();
@@ -55,12 +56,14 @@ export function createStorage(config: StorageConfig, overrides: StorageOverrides
           ...overrides.s3,
           endpoint: config.s3.endpoint,
           region: config.s3.region,
+          buckets: config.buckets?.s3,
         });
       case 'gs':
         return new GcsDriver({
           ...overrides.gcs,
           endpoint: config.gcs.endpoint,
           projectId: config.gcs.projectId,
+          buckets: config.buckets?.gs,
         });
     }
   };

@@ -2,13 +2,15 @@ import { pathToFileURL } from 'node:url';
 import type { Config } from '../config';
 import { StorageErrors } from '../errors';
 import { bucketKey, fileKey } from './location-key';
+import { checkBucket } from './buckets';
 import { parseStorageUri, resolveInsideRoots } from './uri';
 
 /**
  * Validates a storage URI from a request (a dataset's path_uri, a tier's or a plan's
- * location) and returns it normalized: the scheme and bucket name must be valid, and a
- * file:// path must lie inside DIM_FILE_ROOTS once `..` and symlinks are resolved
- * (invariant 6). Throws a StorageError naming `field` (invalid_uri, scheme_not_supported,
+ * location) and returns it normalized: the scheme and bucket name must be valid, an s3://
+ * or gs:// bucket must be one of DIM_BUCKETS (when configured), and a file:// path must lie
+ * inside DIM_FILE_ROOTS once `..` and symlinks are resolved (invariant 6). Throws a
+ * StorageError naming `field` (invalid_uri, scheme_not_supported, outside_buckets,
  * outside_roots); the API turns it into problem+json.
  *
  * The returned file:// URI keeps the path as given, only lexically normalized: the drivers
@@ -20,7 +22,10 @@ export async function checkLocation(
   storage: Config['storage'],
 ): Promise<string> {
   const loc = parseStorageUri(uri, field);
-  if (loc.scheme !== 'file') return uri;
+  if (loc.scheme !== 'file') {
+    checkBucket(loc, storage.buckets?.[loc.scheme], field);
+    return uri;
+  }
   await resolveInsideRoots(loc.path, storage.fileRoots, uri, field);
   return pathToFileURL(loc.path).href;
 }
@@ -33,7 +38,7 @@ export interface DatasetLocation {
 }
 
 /**
- * `checkLocation` for a location that is (or becomes, at a migration's switch) a dataset's,
+ * `checkLocation` (roots and buckets) for a location that is (or becomes, at a migration's switch) a dataset's,
  * plus its canonical key for the overlap check (invariant 9). A whole file root or a whole
  * bucket is refused (400 whole_root) unless DIM_ALLOW_WHOLE_ROOT_DATASETS is set: a dataset
  * that big would overlap every other one, and retiring it would empty the root.
@@ -41,11 +46,12 @@ export interface DatasetLocation {
 export async function checkDatasetLocation(
   uri: string,
   field: string,
-  opts: { fileRoots: readonly string[]; allowWholeRoot: boolean },
+  opts: Pick<Config['storage'], 'fileRoots' | 'buckets'> & { allowWholeRoot: boolean },
 ): Promise<DatasetLocation> {
   const loc = parseStorageUri(uri, field);
   const allow = opts.allowWholeRoot;
   if (loc.scheme !== 'file') {
+    checkBucket(loc, opts.buckets?.[loc.scheme], field);
     if (loc.prefix === '' && !allow)
       throw StorageErrors.wholeRoot(uri, `the whole bucket ${loc.scheme}://${loc.bucket}`, field);
     return { uri, key: bucketKey(loc) };

@@ -7,6 +7,7 @@ import * as m002telemetry from './migrations/002-telemetry';
 import * as m003heads from './migrations/003-recommendation-heads';
 import * as m005keys from './migrations/005-location-keys';
 import * as m006actors from './migrations/006-migration-actors';
+import * as m007idempotency from './migrations/007-idempotency-scope';
 import * as m008retention from './migrations/008-retention';
 import type { Database } from './schema';
 
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   '003-recommendation-heads': m003heads,
   '005-location-keys': m005keys,
   '006-migration-actors': m006actors,
+  '007-idempotency-scope': m007idempotency,
   '008-retention': m008retention,
 };
 

@@ -84,7 +84,7 @@ describe('retention', () => {
 
   it('idempotency_keys: keys older than maxAgeMs go, finished or not', async () => {
     const insert = store.sqlite.prepare(
-      `insert into idempotency_keys (key, method, path, request_hash, status, body, created_at) values (?, 'POST', '/x', 'h', ?, ?, ?)`,
+      `insert into idempotency_keys (caller, key, method, path, request_hash, status, body, created_at) values ('anonymous', ?, 'POST', '/x', 'h', ?, ?, ?)`,
     );
     insert.run('old-done', 201, '{}', now - 25 * 3_600_000);
     insert.run('old-claim', null, null, now - 25 * 3_600_000);

@@ -180,7 +180,12 @@ export interface InstallSettingsTable {
   updated_at: number;
 }
 
+/**
+ * One row per (caller, key): the caller is the API key's name, `anonymous` in open mode.
+ * method and path say which endpoint the key was first used on (another is a 422).
+ */
 export interface IdempotencyKeysTable {
+  caller: string;
   key: string;
   method: string;
   path: string;
@@ -188,6 +193,7 @@ export interface IdempotencyKeysTable {
   /** null while the first request with this key is still running. */
   status: number | null;
   body: string | null;
+  /** When the request that owns the row claimed it (expiry and pruning count from here). */
   created_at: number;
 }
 

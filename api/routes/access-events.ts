@@ -178,7 +178,7 @@ export function createIngest(deps: {
  */
 export function registerAccessEvents(
   routes: Routes,
-  deps: { db: Db; events: EventSink; apiKeys: ApiKey[] },
+  deps: { db: Db; events: EventSink; apiKeys: ApiKey[]; apiHost?: string },
 ): FastLane {
   const ingest = createIngest(deps);
   routes.add(
@@ -196,5 +196,5 @@ export function registerAccessEvents(
     },
     async ({ body, caller }) => ({ status: 202, body: await ingest(body, caller) }),
   );
-  return fastIngestLane({ apiKeys: deps.apiKeys, ingest });
+  return fastIngestLane({ apiKeys: deps.apiKeys, apiHost: deps.apiHost, ingest });
 }

@@ -5,6 +5,7 @@ import { StorageError, StorageErrors } from '../../errors';
 import { base64ToHex, gcsCrc32cGenerator } from '../checksum';
 import { normalizeGcsStorageClass, type GcsStorageClass } from '../classes';
 import type { ObjectInfo, StorageDriver, WriteOptions } from '../driver';
+import { checkBucket } from '../buckets';
 import { checkRange, objectName, objectUri, parseStorageUri, type BucketLocation } from '../uri';
 
 /**
@@ -21,6 +22,8 @@ import { checkRange, objectName, objectUri, parseStorageUri, type BucketLocation
  *   server finalizes only when complete.
  */
 export interface GcsDriverOptions {
+  /** The only buckets this driver may touch (DIM_BUCKETS); any when unset. */
+  buckets?: readonly string[];
   /** API endpoint, e.g. http://127.0.0.1:4443 for fake-gcs-server; Google when unset. */
   endpoint?: string;
   projectId?: string;
@@ -137,6 +140,7 @@ export class GcsDriver implements StorageDriver {
   readonly storage: Storage;
   private readonly resumableThreshold: number;
   private readonly pageSize: number;
+  private readonly buckets: readonly string[] | undefined;
 
   constructor(opts: GcsDriverOptions = {}) {
     const endpoint = opts.endpoint?.replace(/\/+$/, '');
@@ -153,12 +157,14 @@ export class GcsDriver implements StorageDriver {
     if (endpoint) this.storage.baseUrl = `${endpoint}/storage/v1`;
     this.resumableThreshold = opts.resumableThreshold ?? 8 * MiB;
     this.pageSize = Math.min(1000, Math.max(1, opts.listPageSize ?? 1000));
+    this.buckets = opts.buckets;
   }
 
   private loc(rootUri: string): BucketLocation {
     const loc = parseStorageUri(rootUri);
     if (loc.scheme !== 'gs')
       throw StorageErrors.invalidUri(rootUri, 'the gs driver only serves gs:// URIs');
+    checkBucket(loc, this.buckets);
     return loc;
   }
 

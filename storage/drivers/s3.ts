@@ -23,6 +23,7 @@ import { StorageError, StorageErrors } from '../../errors';
 import { AwsCrc32c, Crc32c, Crc32cStream, base64ToHex } from '../checksum';
 import { normalizeS3StorageClass, type S3StorageClass } from '../classes';
 import type { ObjectInfo, ResumableWrite, StorageDriver, WriteOptions } from '../driver';
+import { checkBucket } from '../buckets';
 import { checkRange, objectName, objectUri, parseStorageUri, type BucketLocation } from '../uri';
 
 /**
@@ -43,6 +44,8 @@ import { checkRange, objectName, objectUri, parseStorageUri, type BucketLocation
  *   S3-compatible servers handle unevenly; we ask for CRC32C explicitly instead.
  */
 export interface S3DriverOptions {
+  /** The only buckets this driver may touch (DIM_BUCKETS); any when unset. */
+  buckets?: readonly string[];
   /** S3-compatible endpoint (MinIO: http://127.0.0.1:9000); AWS when unset. */
   endpoint?: string;
   region: string;
@@ -206,6 +209,7 @@ export class S3Driver implements StorageDriver {
   private readonly partSize: number;
   private readonly queueSize: number;
   private readonly pageSize: number;
+  private readonly buckets: readonly string[] | undefined;
   private readonly maxCopySize: number;
 
   constructor(opts: S3DriverOptions) {
@@ -237,12 +241,14 @@ export class S3Driver implements StorageDriver {
     this.queueSize = Math.max(1, opts.queueSize ?? 4);
     this.pageSize = Math.min(1000, Math.max(1, opts.listPageSize ?? 1000));
     this.maxCopySize = opts.maxCopyObjectSize ?? 5 * 1024 * MiB;
+    this.buckets = opts.buckets;
   }
 
   private loc(rootUri: string): BucketLocation {
     const loc = parseStorageUri(rootUri);
     if (loc.scheme !== 's3')
       throw StorageErrors.invalidUri(rootUri, 'the s3 driver only serves s3:// URIs');
+    checkBucket(loc, this.buckets);
     return loc;
   }
 
