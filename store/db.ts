@@ -5,6 +5,7 @@ import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider
 import * as m001 from './migrations/001-initial';
 import * as m002telemetry from './migrations/002-telemetry';
 import * as m003heads from './migrations/003-recommendation-heads';
+import * as m004identity from './migrations/004-retire-identity';
 import type { Database } from './schema';
 
 /**
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '001-initial': m001,
   '002-telemetry': m002telemetry,
   '003-recommendation-heads': m003heads,
+  '004-retire-identity': m004identity,
 };
 
 class InCodeMigrations implements MigrationProvider {

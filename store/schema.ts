@@ -40,6 +40,8 @@ export interface PoliciesTable {
   retire_source: number;
   retire_grace_s: number;
   auto_apply: number;
+  /** 1: retire may unlink a source file that has other hard links (default 0: kept). */
+  retire_linked_files: Generated<number>;
   created_at: number;
   updated_at: number;
 }
@@ -207,6 +209,8 @@ export interface MigrationJobsTable {
   requested_by: string;
   require_approval: number;
   retire_source: number;
+  /** file:// sources: the root's real path when the copy listed it (retire checks it). */
+  source_real_path: Generated<string | null>;
   submitted_at: number;
   updated_at: number;
 }
@@ -219,6 +223,8 @@ export interface MigrationObjectsTable {
   sha256: string | null;
   /** copied | verified */
   state: string;
+  /** The source object's identity as the copy listed it (JSON, storage/identity.ts). */
+  source_identity: Generated<string | null>;
   updated_at: number;
 }
 

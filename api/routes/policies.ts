@@ -75,6 +75,12 @@ export const PolicyBody = z
       .default(false)
       .describe('Delete the source after a verified switch'),
     retire_grace_s: seconds('grace period before the source is deleted').default(0),
+    retire_linked_files: z
+      .boolean({ error: 'must be true or false' })
+      .default(false)
+      .describe(
+        'Retire may delete a source file that has other hard links (its data stays under the other names); otherwise such files are kept and listed',
+      ),
     auto_apply: z
       .boolean({ error: 'must be true or false' })
       .default(false)
@@ -96,6 +102,7 @@ export const PolicyOut = z.object({
   require_approval: z.boolean(),
   retire_source: z.boolean(),
   retire_grace_s: z.number(),
+  retire_linked_files: z.boolean(),
   auto_apply: z.boolean(),
   created_at: z.string(),
   updated_at: z.string(),
@@ -113,6 +120,7 @@ export function policyJson(p: Policy): z.infer<typeof PolicyOut> {
     require_approval: p.require_approval === 1,
     retire_source: p.retire_source === 1,
     retire_grace_s: p.retire_grace_s,
+    retire_linked_files: p.retire_linked_files === 1,
     auto_apply: p.auto_apply === 1,
     created_at: iso(p.created_at)!,
     updated_at: iso(p.updated_at)!,
@@ -165,6 +173,7 @@ export function registerPolicies(routes: Routes, deps: { db: Db }): void {
         require_approval: v.require_approval ? 1 : 0,
         retire_source: v.retire_source ? 1 : 0,
         retire_grace_s: v.retire_grace_s,
+        retire_linked_files: v.retire_linked_files ? 1 : 0,
         auto_apply: v.auto_apply ? 1 : 0,
       });
       return {
