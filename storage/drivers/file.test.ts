@@ -11,6 +11,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { StorageError } from '../../errors';
 import type { ObjectInfo } from '../driver';
@@ -75,7 +76,7 @@ describe('symbolic links inside a dataset', () => {
     expect(e.message).toMatch(/does not follow links inside a dataset/);
   });
 
-  it('stat, read and delete refuse a key through a link; delete removes nothing', async () => {
+  it('stat, read, write and delete refuse a key through a link; delete removes nothing', async () => {
     symlinkSync(path.join(root, 'B'), path.join(root, 'A', 'shared'));
     symlinkSync('../B/f', path.join(root, 'A', 'flink'));
     for (const key of ['shared/f', 'flink']) {
@@ -89,6 +90,9 @@ describe('symbolic links inside a dataset', () => {
         expect([key, e.code]).toEqual([key, 'symlink_in_dataset']);
       }
     }
+    const w = await rejection(d.write(uri('A'), 'shared/new', Readable.from([Buffer.from('x')])));
+    expect(w.code).toBe('symlink_in_dataset');
+    expect(existsSync(path.join(root, 'B', 'new'))).toBe(false);
     expect(bFiles()).toBe('B owns this');
     expect(existsSync(path.join(root, 'A', 'shared'))).toBe(true); // the link itself stays too
     expect(existsSync(path.join(root, 'A', 'flink'))).toBe(true);

@@ -26,8 +26,8 @@ import {
 /**
  * file:// driver. Every call resolves the dataset root (symlinks included) and refuses
  * anything outside the configured roots (invariant 6). Below the root, links are never
- * followed: list, stat, read and delete walk the key with lstat and fail on a symbolic link
- * (symlink_in_dataset); write resolves the path and keeps it inside the roots. Writes go to
+ * followed: list, stat, read, write and delete walk the key with lstat and fail on a
+ * symbolic link (symlink_in_dataset). Writes go to
  * a temporary name in the target directory, are fsynced, then renamed over the final name,
  * and the directory is fsynced: a crash leaves the old object or the new, never half a file.
  */
@@ -331,6 +331,9 @@ export class FileDriver implements StorageDriver {
     const uri = objectUri(rootUri, key);
     let target: string;
     try {
+      // No write through a link below the dataset root either (it could land in another
+      // dataset): entry() fails on one in the existing part of the path.
+      await this.entry(rootUri, key);
       target = (await this.objectPath(rootUri, key)).file.path;
     } catch (err) {
       body.destroy();
