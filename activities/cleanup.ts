@@ -1,5 +1,7 @@
 import { promises as fsp } from 'node:fs';
-import { parseStorageUri } from '../storage/uri';
+import type { DeleteOutcome } from '../storage/driver';
+import { parseIdentity } from '../storage/identity';
+import { parseStorageUri, resolveFileUri } from '../storage/uri';
 import { deleteManifest, getJob, isSwitched, loadManifest, markSourceRetired } from '../store/jobs';
 import { discardUnfinishedWrites, pool } from './copy';
 import { MoverErrors } from './failures';
@@ -39,10 +41,18 @@ export async function cleanupDestination(
   return { deleted };
 }
 
+/** Keys a retire result (and the job's error) names at most. */
+const SKIPPED_KEYS = 100;
+
 /**
  * Retire: deletes the source objects this job copied, only once its switch has committed
- * (invariant 3) and only when the job allows it. Objects that appeared or changed at the
- * source since they were copied are kept (and counted), so nothing unique is lost.
+ * (invariant 3) and only when the job allows it. It walks the MANIFEST, never a fresh
+ * listing: an object that appeared after the copy listed the source is never deleted. Each
+ * manifest object is deleted only if it is still the very one the copy read (the driver's
+ * conditional delete: file size + mtime/ctime + dev + inode compared with lstat, S3 ETag or
+ * version, GCS generation); changed, hard-linked (unless the policy allows), vanished or
+ * linked ones are kept and named. A file:// root that resolves elsewhere than at copy time
+ * deletes nothing.
  */
 export async function retireSource(
   env: MoverEnv,
@@ -54,26 +64,95 @@ export async function retireSource(
   if (!job) throw MoverErrors.jobMissing(input.jobId);
   if (!(await isSwitched(env.db, input.jobId))) throw MoverErrors.notSwitched(input.jobId);
   if (!job.retire_source) {
-    return { deleted: 0, kept: -1 };
+    return { deleted: 0, kept: -1, skipped_changed: 0, skipped_keys: [] };
   }
-  const src = env.storage.driverFor(job.source_uri);
-  const manifest = await loadManifest(env.db, input.jobId);
-  const listing = [];
-  for await (const o of src.list(job.source_uri)) listing.push(o);
-  const doomed = listing.filter((o) => manifest.get(o.key)?.size === o.size);
-  const kept = listing.length - doomed.length;
+  const rows = [...(await loadManifest(env.db, input.jobId)).values()];
+  const uri = job.source_uri;
+
+  if (parseStorageUri(uri).scheme === 'file' && env.fileRoots && job.source_real_path) {
+    const now = (await resolveFileUri(uri, env.fileRoots)).path;
+    if (now !== job.source_real_path) {
+      const root_moved = `retire deleted nothing: the source ${uri} now resolves to ${now}, not to ${job.source_real_path} as when it was copied`;
+      env.log.warn('source root re-pointed since the copy: nothing deleted', {
+        jobId: job.job_id,
+        now,
+      });
+      return {
+        deleted: 0,
+        kept: rows.length,
+        skipped_changed: 0,
+        skipped_keys: [],
+        root_moved,
+        note: root_moved,
+      };
+    }
+  }
+
+  // As the policy said when the job was planned (the job row records it).
+  const allowShared = job.retire_linked_files === 1;
+  const src = env.storage.driverFor(uri);
   let deleted = 0;
-  await pool(doomed, Math.max(1, env.tuning?.concurrency ?? 16), signal, async (o) => {
-    await src.delete(job.source_uri, o.key);
-    deleted++;
-    if (deleted % 100 === 0) progress(deleted);
+  const skipped: string[] = [];
+  await pool(rows, Math.max(1, env.tuning?.concurrency ?? 16), signal, async (row) => {
+    const identity = parseIdentity(row.source_identity);
+    if (!identity) {
+      skipped.push(`${row.key} (identity not recorded)`);
+      return;
+    }
+    let outcome: DeleteOutcome;
+    try {
+      outcome = await src.delete(uri, row.key, {
+        expect: { size: row.size, identity },
+        allowShared,
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'symlink_in_dataset') throw err;
+      skipped.push(`${row.key} (symbolic link)`);
+      return;
+    }
+    if (outcome === 'deleted') {
+      deleted++;
+      if (deleted % 100 === 0) progress(deleted);
+    } else if (outcome === 'changed') skipped.push(row.key);
+    else if (outcome === 'shared') skipped.push(`${row.key} (hard-linked)`);
+    else skipped.push(`${row.key} (gone)`);
   });
-  if (kept === 0) await markSourceRetired(env.db, job.dataset_id, job.source_uri);
+  skipped.sort();
+
+  // Whatever is left (skipped, or added after the listing) keeps the source a replica.
+  let left = skipped.length;
+  if (left === 0) {
+    try {
+      for await (const o of src.list(uri)) {
+        void o;
+        left++;
+      }
+    } catch (err) {
+      env.log.warn('could not list the source after retiring it', {
+        jobId: job.job_id,
+        err: String(err),
+      });
+      left = Math.max(left, 1);
+    }
+  }
+  if (left === 0) await markSourceRetired(env.db, job.dataset_id, uri);
   else
     env.log.warn('source kept in part: objects changed or appeared since the copy', {
       jobId: job.job_id,
-      kept,
+      kept: left,
+      skipped: skipped.length,
     });
   progress(deleted);
-  return { deleted, kept };
+  const named = skipped.slice(0, SKIPPED_KEYS);
+  const note =
+    skipped.length > 0
+      ? `retire skipped ${skipped.length} changed object(s): ${named.join(', ')}${skipped.length > named.length ? `, and ${skipped.length - named.length} more` : ''}`
+      : undefined;
+  return {
+    deleted,
+    kept: left,
+    skipped_changed: skipped.length,
+    skipped_keys: named,
+    ...(note ? { note } : {}),
+  };
 }

@@ -5,7 +5,15 @@ import { Transform, type Readable } from 'node:stream';
 import type { ObjectInfo, StorageDriver } from '../storage/driver';
 import { objectUri, parseStorageUri, resolveFileUri } from '../storage/uri';
 import { getDataset } from '../store/datasets';
-import { getJob, loadManifest, putManifestRows, type ManifestRow } from '../store/jobs';
+import { identityText, parseIdentity, sameObject } from '../storage/identity';
+import {
+  deleteManifestRows,
+  getJob,
+  loadManifest,
+  putManifestRows,
+  setSourceRealPath,
+  type ManifestRow,
+} from '../store/jobs';
 import { MoverErrors } from './failures';
 import { partPaths, resumableFileCopy } from './file-parts';
 import { HashingStream } from './hashing';
@@ -46,7 +54,17 @@ export function overlaps(a: string, b: string): boolean {
   return x === y || x.startsWith(`${y}/`) || y.startsWith(`${x}/`);
 }
 
-async function collect(it: AsyncIterable<ObjectInfo>): Promise<ObjectInfo[]> {
+/**
+ * Whether a listed object is the one a manifest row recorded. Rows from before identities
+ * were recorded (null) count as the same, so that a copy resumed across the upgrade does not
+ * start over; retire never deletes such rows (their identity cannot be proven).
+ */
+export function sameAsRecorded(row: ManifestRow, o: ObjectInfo): boolean {
+  if (!row.source_identity) return row.size === o.size;
+  return sameObject({ size: row.size, identity: parseIdentity(row.source_identity) }, o);
+}
+
+export async function collect(it: AsyncIterable<ObjectInfo>): Promise<ObjectInfo[]> {
   const out: ObjectInfo[] = [];
   for await (const o of it) out.push(o);
   return out;
@@ -123,7 +141,13 @@ export async function copyDataset(
   const src = env.storage.driverFor(sourceUri);
   const dst = env.storage.driverFor(destUri);
 
-  // 1. What there is to copy.
+  // 1. What there is to copy. A file:// root may be reached through symlinks: record where
+  // it resolves now, so that retire can refuse a root re-pointed since (invariant 3).
+  const srcLoc = parseStorageUri(sourceUri);
+  if (srcLoc.scheme === 'file' && env.fileRoots) {
+    const real = await resolveFileUri(sourceUri, env.fileRoots);
+    await setSourceRealPath(env.db, jobId, real.path);
+  }
   const objects = await collect(src.list(sourceUri));
   if (objects.length === 0) {
     await checkEmptySource(env, input);
@@ -140,14 +164,43 @@ export async function copyDataset(
   const foreign = [...destNow.keys()].filter((k) => !manifest.has(k));
   if (foreign.length > 0) throw MoverErrors.destNotEmpty(destUri, foreign);
 
-  // 3. Register every object before writing any, so a later attempt knows them as ours.
+  // 3. Register every object before writing any, so a later attempt knows them as ours, with
+  // its identity as listed now. An object that is not the one an earlier attempt (or round)
+  // copied is copied again from scratch; one gone from the source leaves the destination.
   const fresh: ManifestRow[] = [];
+  const changed = new Set<string>();
   for (const o of objects) {
     const row = manifest.get(o.key);
-    if (!row || row.size !== o.size)
-      fresh.push({ key: o.key, size: o.size, sha256: null, state: 'pending' });
+    if (!row || row.size !== o.size || !sameAsRecorded(row, o)) {
+      if (row) changed.add(o.key);
+      fresh.push({
+        key: o.key,
+        size: o.size,
+        sha256: null,
+        state: 'pending',
+        source_identity: identityText(o.identity),
+      });
+    }
   }
-  if (fresh.length > 0) {
+  const listed = new Set(objects.map((o) => o.key));
+  const gone = [...manifest.keys()].filter((k) => !listed.has(k));
+  if (gone.length > 0) {
+    const isFile = parseStorageUri(destUri).scheme === 'file' && env.fileRoots !== undefined;
+    await pool(gone, Math.max(1, t.concurrency ?? 8), ctl.signal, async (key) => {
+      if (isFile) {
+        const { part } = await partPaths(env.fileRoots!, destUri, key, jobId);
+        await fsp.unlink(part).catch(() => undefined);
+      }
+      await dst.delete(destUri, key);
+      destNow.delete(key);
+    });
+    await deleteManifestRows(env.db, jobId, gone);
+    env.log.info('objects gone from the source removed from the copy', {
+      jobId,
+      objects: gone.length,
+    });
+  }
+  if (fresh.length > 0 || gone.length > 0) {
     await putManifestRows(env.db, jobId, fresh);
     manifest = await loadManifest(env.db, jobId);
   }
@@ -162,7 +215,10 @@ export async function copyDataset(
     cursor: [],
   };
   setMaxListeners(64, ctl.signal);
-  const cursors = new Map<string, PartCursor>((ctl.resume?.cursor ?? []).map((c) => [c.key, c]));
+  // A resume point of an object that changed since is worth nothing: its bytes are old.
+  const cursors = new Map<string, PartCursor>(
+    (ctl.resume?.cursor ?? []).filter((c) => !changed.has(c.key)).map((c) => [c.key, c]),
+  );
   const inFlight = new Map<string, PartCursor>();
   const report = () => {
     cp.cursor = [...inFlight.values()];
@@ -233,8 +289,11 @@ export async function copyDataset(
             paths: await partPaths(env.fileRoots!, destUri, o.key, jobId),
             key: o.key,
             size: o.size,
-            openSource: (start) => src.read(sourceUri, o.key, start > 0 ? { start } : undefined),
+            openSource: (start) =>
+              src.read(sourceUri, o.key, start > 0 ? { start } : undefined, { expect: o }),
             sourceFile: srcTree ? await srcTree.sourcePath(o.key) : undefined,
+            expectSource: o,
+            sourceUri: objectUri(sourceUri, o.key),
             cursor: cursors.get(o.key),
             throttle,
             signal: ctl.signal,
@@ -280,7 +339,13 @@ export async function copyDataset(
       } else {
         result = await streamObject(src, dst, input, o, throttle, ctl.signal, onBytes);
       }
-      await writer.add({ key: o.key, size: result.size, sha256: result.sha256, state: 'copied' });
+      await writer.add({
+        key: o.key,
+        size: result.size,
+        sha256: result.sha256,
+        state: 'copied',
+        source_identity: identityText(o.identity),
+      });
       cp.objects_done++;
       if (env.metrics) env.metrics.objectsCopied++;
       report();
@@ -332,7 +397,7 @@ async function copySmall(
 ): Promise<{ sha256: string; size: number }> {
   let data: Buffer;
   try {
-    data = await src.readAll(o.key, o.size);
+    data = await src.readAll(o.key, o.size, o);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw MoverErrors.sourceChanged(objectUri(src.rootUri, o.key), 'it was deleted');
@@ -381,10 +446,12 @@ async function resumableDriverCopy(
     signal: opts.signal,
     openSource: async (start) => {
       try {
-        const body = await src.read(input.sourceUri, o.key, {
-          start,
-          end: Math.max(start, o.size - 1),
-        });
+        const body = await src.read(
+          input.sourceUri,
+          o.key,
+          { start, end: Math.max(start, o.size - 1) },
+          { expect: o },
+        );
         return exactLength(body, o.size - start, uri);
       } catch (err) {
         if ((err as { code?: string }).code === 'not_found') {
@@ -451,10 +518,12 @@ async function streamObject(
   let body: Readable;
   try {
     // A bounded range lets the driver size its buffers to the object (small files are common).
+    // Conditional on the listed identity: the bytes read are that very object's.
     body = await src.read(
       input.sourceUri,
       o.key,
       o.size > 0 ? { start: 0, end: o.size - 1 } : undefined,
+      { expect: o },
     );
   } catch (err) {
     if ((err as { code?: string }).code === 'not_found') {

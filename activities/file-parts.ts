@@ -2,6 +2,9 @@ import { createHash, type Hash } from 'node:crypto';
 import { constants as fsConstants, promises as fsp, type Dirent } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { StorageErrors } from '../errors';
+import type { ExpectedObject } from '../storage/driver';
+import { checkSame, infoOf } from '../storage/drivers/file';
 import { objectUri, resolveFileUri } from '../storage/uri';
 import { MoverErrors } from './failures';
 import { pipeCopy, pipeHash, ShortReadError } from './pipe';
@@ -51,6 +54,10 @@ export interface ResumableCopyOptions {
   openSource: (start: number) => Promise<Readable>;
   /** The source's real path when it is a plain file (file:// inside the roots): read directly. */
   sourceFile?: string;
+  /** The listing's entry of the source: `sourceFile` must be that very file before and after. */
+  expectSource?: ExpectedObject;
+  /** The source object's URI, for messages. */
+  sourceUri?: string;
   /** Where an earlier attempt got to, if it reported one. */
   cursor?: PartCursor;
   throttle?: Throttle;
@@ -132,8 +139,19 @@ export async function resumableFileCopy(o: ResumableCopyOptions): Promise<Resuma
     };
     if (pos < o.size && o.sourceFile) {
       // Both ends are plain files: positional reads and writes over reused buffers.
-      const src = await fsp.open(o.sourceFile, fsConstants.O_RDONLY);
+      let src: fsp.FileHandle;
       try {
+        src = await fsp.open(o.sourceFile, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
+          throw StorageErrors.symlinkInDataset(o.sourceUri ?? o.key);
+        }
+        throw err;
+      }
+      const uri = o.sourceUri ?? o.key;
+      try {
+        if (o.expectSource)
+          checkSame(uri, o.expectSource, infoOf(o.key, await src.stat({ bigint: true })));
         await pipeCopy({
           read: readerOf(src),
           write: writerOf(handle),
@@ -145,6 +163,9 @@ export async function resumableFileCopy(o: ResumableCopyOptions): Promise<Resuma
           onBytes: o.onBytes,
           checkpoint: { everyMs: o.checkpointMs, at: checkpoint },
         });
+        // The bytes read are that file's only if it is still the listed one now.
+        if (o.expectSource)
+          checkSame(uri, o.expectSource, infoOf(o.key, await src.stat({ bigint: true })));
       } catch (err) {
         if (err instanceof ShortReadError)
           throw MoverErrors.sourceChanged(o.key, `it is shorter than the ${o.size} bytes listed`);

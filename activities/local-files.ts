@@ -4,6 +4,8 @@ import fs, { constants as fsConstants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { StorageErrors } from '../errors';
+import type { ExpectedObject } from '../storage/driver';
+import { checkSame, infoOf } from '../storage/drivers/file';
 import { isInside, objectUri, resolveFileUri, resolveRoots, validateKey } from '../storage/uri';
 
 /**
@@ -11,8 +13,9 @@ import { isInside, objectUri, resolveFileUri, resolveRoots, validateKey } from '
  * driver resolves every path from scratch (realpath of the roots, of the dataset root,
  * of each missing parent): right for one call, but for ten thousand small files it costs
  * more than the copy. Here each dataset root and each directory is resolved once and the
- * result checked against the roots; object files are opened with O_NOFOLLOW (a symlinked
- * object falls back to full resolution).
+ * result checked against the roots. Links are never followed below the dataset root (as in
+ * the file driver): a directory whose real path is not its own path, or an object opened
+ * with O_NOFOLLOW that is a link, fails with symlink_in_dataset naming the link.
  */
 // Plain file descriptors for the many-small-files path: FileHandle objects cost more to
 // create and close than the reads and writes of a 4 KiB file.
@@ -27,6 +30,10 @@ const fdWrite = (fd: number, buf: Buffer, off: number, len: number, pos: number)
     fs.write(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))),
   );
 const fdSync = promisify(fs.fsync);
+const fdStat = (fd: number) =>
+  new Promise<fs.BigIntStats>((resolve, reject) =>
+    fs.fstat(fd, { bigint: true }, (err, st) => (err ? reject(err) : resolve(st))),
+  );
 
 async function readUpTo(fd: number, buf: Buffer, len: number): Promise<number> {
   let got = 0;
@@ -66,12 +73,31 @@ export class LocalTree {
         const roots = await this.realRoots();
         if (!roots.some((r) => isInside(real, r)))
           throw StorageErrors.outsideRoots(uri, real, this.roots);
+        // `dir` lies below the resolved dataset root: a different real path means a link.
+        if (real !== dir) await this.refuseLink(dir);
         return real;
       })();
       p.catch(() => this.dirs.delete(dir));
       this.dirs.set(dir, p);
     }
     return p;
+  }
+
+  /** Throws symlink_in_dataset naming the first link on the way from the root to `dir`. */
+  private async refuseLink(dir: string): Promise<never> {
+    const root = await this.root();
+    const rel = path.relative(root, dir).split(path.sep);
+    let p = root;
+    for (let i = 0; i < rel.length; i++) {
+      p = path.join(p, rel[i]!);
+      const st = await fsp.lstat(p).catch(() => undefined);
+      if (st?.isSymbolicLink()) {
+        throw StorageErrors.symlinkInDataset(
+          objectUri(this.rootUri, rel.slice(0, i + 1).join('/')),
+        );
+      }
+    }
+    throw StorageErrors.symlinkInDataset(objectUri(this.rootUri, rel.join('/')));
   }
 
   private async split(key: string): Promise<{ dir: string; base: string; uri: string }> {
@@ -84,36 +110,41 @@ export class LocalTree {
     return { dir: path.join(root, ...parts), base, uri };
   }
 
-  /** The real path to read an object at. */
+  /** The path to read an object at (the caller opens it with O_NOFOLLOW). */
   async sourcePath(key: string): Promise<string> {
     const { dir, base, uri } = await this.split(key);
     const real = path.join(await this.realDir(dir, uri), base);
     const st = await fsp.lstat(real);
-    if (st.isSymbolicLink()) return (await resolveFileUri(uri, this.roots)).path;
+    if (st.isSymbolicLink()) throw StorageErrors.symlinkInDataset(uri);
     return real;
   }
 
-  /**
-   * Opens an object for reading: O_NOFOLLOW on the name in its (resolved, checked)
-   * directory; a symlinked object is resolved in full and checked against the roots.
-   */
+  /** Opens an object for reading: O_NOFOLLOW on the name in its (resolved, checked) directory. */
   private async open(key: string): Promise<number> {
     const { dir, base, uri } = await this.split(key);
     const real = path.join(await this.realDir(dir, uri), base);
     try {
       return await fdOpen(real, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw err;
-      return fdOpen((await resolveFileUri(uri, this.roots)).path, fsConstants.O_RDONLY);
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
+        throw StorageErrors.symlinkInDataset(uri);
+      }
+      throw err;
     }
   }
 
-  /** Reads a whole (small) object. */
-  async readAll(key: string, size: number): Promise<Buffer> {
+  /**
+   * Reads a whole (small) object. With `expect` (the listing's entry), the open file must
+   * be that very object before and after the read (fstat), else source_changed.
+   */
+  async readAll(key: string, size: number, expect?: ExpectedObject): Promise<Buffer> {
     const fd = await this.open(key);
     try {
+      const uri = objectUri(this.rootUri, key);
+      if (expect) checkSame(uri, expect, infoOf(key, await fdStat(fd)));
       const buf = Buffer.allocUnsafe(size);
       const got = await readUpTo(fd, buf, size);
+      if (expect) checkSame(uri, expect, infoOf(key, await fdStat(fd)));
       return got === size ? buf : buf.subarray(0, got);
     } finally {
       await fdClose(fd);

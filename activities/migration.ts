@@ -7,6 +7,7 @@ import { switchDataset, updateJobProgress } from '../store/jobs';
 import { getJob } from '../store/jobs';
 import { cleanupDestination, retireSource } from './cleanup';
 import { copyDataset } from './copy';
+import { recheckSource } from './recheck';
 import { MoverErrors, toActivityFailure } from './failures';
 import type { MoverMetrics } from './metrics';
 import type { MoverEnv, MoverTuning } from './mover-env';
@@ -17,6 +18,8 @@ import type {
   CopyCheckpoint,
   CopyInput,
   CopyResult,
+  RecheckInput,
+  RecheckResult,
   RetireInput,
   RetireResult,
   StatusInput,
@@ -277,6 +280,16 @@ export function createMigrationActivities(deps: MigrationDeps) {
         return await cleanupDestination(env(), input, ctx.cancellationSignal, (n) =>
           ctx.heartbeat({ deleted: n }),
         );
+      } catch (err) {
+        throw toActivityFailure(err);
+      }
+    },
+
+    /** Before the switch: lists the source again and says what changed since the copy listed it. */
+    async recheckSource(input: RecheckInput): Promise<RecheckResult> {
+      const ctx = Context.current();
+      try {
+        return await recheckSource(env(), input, (n) => ctx.heartbeat({ listed: n }));
       } catch (err) {
         throw toActivityFailure(err);
       }

@@ -95,14 +95,36 @@ export interface CleanupResult {
   deleted: number;
 }
 
+export interface RecheckInput {
+  jobId: string;
+}
+
+export interface RecheckResult {
+  /** Source objects changed, added or removed since the copy listed them (0: the copy is current). */
+  changed: number;
+  /** The first few of them, each with "(changed)", "(new)" or "(gone)". */
+  keys: string[];
+}
+
 export interface RetireInput {
   jobId: string;
 }
 
 export interface RetireResult {
   deleted: number;
-  /** Source objects left in place: not in the manifest, or changed since they were copied. */
+  /** Source objects left in place: skipped ones, and any not in the manifest (-1: retire is off). */
   kept: number;
+  /**
+   * Manifest objects retire did not delete because they are not provably the ones the copy
+   * read: changed, hard-linked (shared), vanished, or become a symbolic link.
+   */
+  skipped_changed: number;
+  /** The first 100 of them, with the reason when it is not "changed". */
+  skipped_keys: string[];
+  /** Set when the source root now resolves elsewhere than at copy time: nothing was deleted. */
+  root_moved?: string;
+  /** What the job's error says about the source kept, or undefined when nothing was kept. */
+  note?: string;
 }
 
 /** The `migration_status` message (DESIGN.md, "Topics"). */

@@ -168,6 +168,24 @@ export const StorageErrors = {
       true,
       { extra: { uri, expected, actual } },
     ),
+  /** A symbolic link inside a dataset (file://): dim neither follows nor deletes through one. */
+  symlinkInDataset: (uri: string) =>
+    new StorageError(
+      'symlink_in_dataset',
+      409,
+      `the dataset holds a symbolic link at ${uri}: dim does not follow links inside a dataset; replace it with the files it points to, or remove it`,
+      false,
+      { extra: { uri } },
+    ),
+  /** The object is no longer the one a listing saw (conditional read); retryable: list again. */
+  objectChanged: (uri: string, detail: string) =>
+    new StorageError(
+      'source_changed',
+      503,
+      `the source object ${uri} changed since it was listed: ${detail}`,
+      true,
+      { extra: { uri } },
+    ),
   unavailable: (uri: string, detail: string, cause?: unknown) =>
     new StorageError(
       'storage_unavailable',

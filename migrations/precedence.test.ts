@@ -8,6 +8,7 @@ const policy: SafetyPolicy = {
   retire_grace_s: 600,
   four_eyes: true,
   approvers: ['carol'],
+  retire_linked_files: false,
 };
 
 function refusal(fn: () => unknown): DimError {
@@ -28,6 +29,7 @@ describe('effectiveSafety: the policy outranks the planner', () => {
       retireGraceS: 600,
       fourEyes: true,
       approvers: ['carol'],
+      retireLinkedFiles: false,
     });
   });
 
@@ -73,6 +75,7 @@ describe('effectiveSafety: the policy outranks the planner', () => {
       retireGraceS: 0,
       fourEyes: true,
       approvers: ['carol'],
+      retireLinkedFiles: false,
     });
   });
 });

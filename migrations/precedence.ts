@@ -17,6 +17,8 @@ export interface SafetyPolicy {
   retire_grace_s: number;
   four_eyes: boolean;
   approvers: string[];
+  /** Retire may unlink a source file that has other hard links. */
+  retire_linked_files: boolean;
 }
 
 export interface SafetyRequest {
@@ -31,6 +33,7 @@ export interface Safety {
   retireGraceS: number;
   fourEyes: boolean;
   approvers: string[];
+  retireLinkedFiles: boolean;
 }
 
 export type PlannerRole = 'viewer' | 'operator' | 'admin';
@@ -71,5 +74,6 @@ export function effectiveSafety(
     retireGraceS: req.retire_grace_s ?? policy.retire_grace_s,
     fourEyes: policy.four_eyes,
     approvers: policy.approvers,
+    retireLinkedFiles: policy.retire_linked_files,
   };
 }

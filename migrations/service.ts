@@ -148,6 +148,7 @@ function safetyPolicy(name: string, p: Policy | undefined): SafetyPolicy {
     retire_grace_s: p?.retire_grace_s ?? 0,
     four_eyes: p?.four_eyes === 1,
     approvers: parseApprovers(p?.approvers ?? '[]'),
+    retire_linked_files: p?.retire_linked_files === 1,
   };
 }
 
@@ -237,6 +238,7 @@ export class MigrationService {
       retire_grace_s: safety.retireGraceS,
       four_eyes: safety.fourEyes ? 1 : 0,
       approvers: JSON.stringify(safety.approvers),
+      retire_linked_files: safety.retireLinkedFiles ? 1 : 0,
       submitted_at: now,
       updated_at: now,
       dest_key: destKey,

@@ -15,7 +15,57 @@ export interface ObjectInfo {
   /** A full-object checksum the server keeps, when it has one: e.g. { algorithm: 'sha256', value: hex }. */
   checksum?: { algorithm: 'sha256' | 'crc32c' | 'md5' | 'crc64nvme'; value: string };
   storageClass?: string;
+  /** Which object this is, as far as the driver can prove it (see storage/identity.ts). */
+  identity?: ObjectIdentity;
 }
+
+/**
+ * What tells one stored object from another written under the same key (with the size):
+ * file: mtime and ctime in nanoseconds, device and inode (ctime changes on every write and
+ * cannot be set back); S3: ETag, and VersionId on versioned buckets; GCS: generation. Plain
+ * JSON (strings for 64-bit numbers), so it can be stored in the manifest as is.
+ */
+export interface ObjectIdentity {
+  mtimeNs?: string;
+  ctimeNs?: string;
+  dev?: string;
+  ino?: string;
+  /** file: the inode's hard-link count (not part of the identity: more than 1 means shared). */
+  nlink?: number;
+  etag?: string;
+  versionId?: string;
+  generation?: string;
+  /** GCS: changes with metadata only (not part of the identity). */
+  metageneration?: string;
+}
+
+/** The object a caller saw (a listing's entry): what a conditional read or delete expects. */
+export interface ExpectedObject {
+  size: number;
+  identity?: ObjectIdentity;
+}
+
+export interface ReadOptions {
+  /**
+   * Read only if the object is still this one (file: fstat before and after the read; S3:
+   * If-Match on the ETag; GCS: the generation). Otherwise fails with the retryable
+   * StorageError `source_changed`.
+   */
+  expect?: ExpectedObject;
+}
+
+export interface DeleteOptions {
+  /** Delete only if the object is still this one; otherwise resolve 'changed'. */
+  expect?: ExpectedObject;
+  /** file: also delete a file with more than one hard link (default: resolve 'shared'). */
+  allowShared?: boolean;
+}
+
+/**
+ * What a delete did: 'deleted'; 'missing' (nothing there: not an error); 'changed' (the
+ * object is not the one expected: kept); 'shared' (a hard-linked file: kept).
+ */
+export type DeleteOutcome = 'deleted' | 'missing' | 'changed' | 'shared';
 
 export interface WriteOptions {
   /** Storage class for the new object (STANDARD, NEARLINE, ...); ignored by file://. */
@@ -52,15 +102,24 @@ export interface StorageDriver {
   /** One object, or undefined if it does not exist. */
   stat(rootUri: string, key: string): Promise<ObjectInfo | undefined>;
   /** Reads an object, or the byte range [start, end] (inclusive) of it. */
-  read(rootUri: string, key: string, range?: { start: number; end?: number }): Promise<Readable>;
+  read(
+    rootUri: string,
+    key: string,
+    range?: { start: number; end?: number },
+    opts?: ReadOptions,
+  ): Promise<Readable>;
   /**
    * Writes an object from a stream. The object becomes visible only when the whole
    * stream was written (temporary name + rename, multipart complete, ...): a crash
    * never leaves a half object under the final key.
    */
   write(rootUri: string, key: string, body: Readable, opts?: WriteOptions): Promise<ObjectInfo>;
-  /** Deletes one object; deleting a missing object is not an error. */
-  delete(rootUri: string, key: string): Promise<void>;
+  /**
+   * Deletes one object; deleting a missing object is not an error. Never follows a link:
+   * on file://, a symbolic link anywhere below the dataset root fails (symlink_in_dataset)
+   * and nothing is deleted. With `expect`, deletes only that very object (conditional).
+   */
+  delete(rootUri: string, key: string, opts?: DeleteOptions): Promise<DeleteOutcome>;
   /**
    * Optional: copies one object within this driver's service (same endpoint) without
    * streaming it through dim (S3 CopyObject, GCS rewrite). Resolves undefined when it

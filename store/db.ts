@@ -5,6 +5,7 @@ import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider
 import * as m001 from './migrations/001-initial';
 import * as m002telemetry from './migrations/002-telemetry';
 import * as m003heads from './migrations/003-recommendation-heads';
+import * as m004identity from './migrations/004-retire-identity';
 import * as m005keys from './migrations/005-location-keys';
 import * as m006actors from './migrations/006-migration-actors';
 import * as m007idempotency from './migrations/007-idempotency-scope';
@@ -29,6 +30,7 @@ const migrations: Record<string, Migration> = {
   '001-initial': m001,
   '002-telemetry': m002telemetry,
   '003-recommendation-heads': m003heads,
+  '004-retire-identity': m004identity,
   '005-location-keys': m005keys,
   '006-migration-actors': m006actors,
   '007-idempotency-scope': m007idempotency,

@@ -165,18 +165,26 @@ export interface ManifestRow {
   size: number;
   sha256: string | null;
   state: ObjectState;
+  /** The source object's identity as the copy listed it (JSON, storage/identity.ts). */
+  source_identity?: string | null;
 }
 
 export async function loadManifest(db: Db, jobId: string): Promise<Map<string, ManifestRow>> {
   const rows = await db
     .selectFrom('migration_objects')
-    .select(['key', 'size', 'sha256', 'state'])
+    .select(['key', 'size', 'sha256', 'state', 'source_identity'])
     .where('job_id', '=', jobId)
     .execute();
   return new Map(
     rows.map((r) => [
       r.key,
-      { key: r.key, size: Number(r.size), sha256: r.sha256, state: r.state as ObjectState },
+      {
+        key: r.key,
+        size: Number(r.size),
+        sha256: r.sha256,
+        state: r.state as ObjectState,
+        source_identity: r.source_identity,
+      },
     ]),
   );
 }
@@ -191,12 +199,23 @@ export async function putManifestRows(db: Db, jobId: string, rows: ManifestRow[]
     for (let i = 0; i < rows.length; i += CHUNK) {
       await trx
         .insertInto('migration_objects')
-        .values(rows.slice(i, i + CHUNK).map((r) => ({ job_id: jobId, ...r, updated_at: t })))
+        .values(
+          rows.slice(i, i + CHUNK).map((r) => ({
+            job_id: jobId,
+            key: r.key,
+            size: r.size,
+            sha256: r.sha256,
+            state: r.state,
+            source_identity: r.source_identity ?? null,
+            updated_at: t,
+          })),
+        )
         .onConflict((oc) =>
           oc.columns(['job_id', 'key']).doUpdateSet((eb) => ({
             size: eb.ref('excluded.size'),
             sha256: eb.ref('excluded.sha256'),
             state: eb.ref('excluded.state'),
+            source_identity: eb.ref('excluded.source_identity'),
             updated_at: eb.ref('excluded.updated_at'),
           })),
         )
@@ -207,6 +226,26 @@ export async function putManifestRows(db: Db, jobId: string, rows: ManifestRow[]
 
 export async function deleteManifest(db: Db, jobId: string): Promise<void> {
   await db.deleteFrom('migration_objects').where('job_id', '=', jobId).execute();
+}
+
+/** Removes some rows of a manifest (objects that vanished at the source during the copy). */
+export async function deleteManifestRows(db: Db, jobId: string, keys: string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += CHUNK) {
+    await db
+      .deleteFrom('migration_objects')
+      .where('job_id', '=', jobId)
+      .where('key', 'in', keys.slice(i, i + CHUNK))
+      .execute();
+  }
+}
+
+/** Records the source root's real path (file://) as the copy listed it. */
+export async function setSourceRealPath(db: Db, jobId: string, real: string): Promise<void> {
+  await db
+    .updateTable('migration_jobs')
+    .set({ source_real_path: real })
+    .where('job_id', '=', jobId)
+    .execute();
 }
 
 // ---------------------------------------------------------------------------------------

@@ -4,7 +4,13 @@ import type { Policy, PoliciesTable } from './schema';
 /** Placement and migration policies, by name. A policy named `default` applies to datasets without one. */
 export const DEFAULT_POLICY_NAME = 'default';
 
-export type PolicyValues = Omit<PoliciesTable, 'name' | 'created_at' | 'updated_at'>;
+export type PolicyValues = Omit<
+  PoliciesTable,
+  'name' | 'created_at' | 'updated_at' | 'retire_linked_files'
+> & {
+  /** Default 0: retire keeps source files with other hard links. */
+  retire_linked_files?: number;
+};
 
 export async function getPolicy(db: Db, name: string): Promise<Policy | undefined> {
   return db.selectFrom('policies').selectAll().where('name', '=', name).executeTakeFirst();

@@ -49,6 +49,8 @@ export interface PoliciesTable {
   four_eyes: number;
   /** JSON array of caller names allowed to approve; [] = any caller with the operator role. */
   approvers: string;
+  /** 1: retire may unlink a source file that has other hard links (default 0: kept). */
+  retire_linked_files: Generated<number>;
   created_at: number;
   updated_at: number;
 }
@@ -234,10 +236,14 @@ export interface MigrationJobsTable {
   /** The approval rules of the policy when the job was planned (see PoliciesTable). */
   four_eyes: Generated<number>;
   approvers: Generated<string>;
+  /** 1: retire may unlink a source file that has other hard links (the policy's, when planned). */
+  retire_linked_files: Generated<number>;
   /** Who approved, cancelled and retired the job, as the workflow recorded it. */
   approved_by: string | null;
   cancelled_by: string | null;
   retired_by: string | null;
+  /** file:// sources: the root's real path when the copy listed it (retire checks it). */
+  source_real_path: Generated<string | null>;
   submitted_at: number;
   updated_at: number;
   /** Location keys of the source and destination: the job owns both until it ends (invariant 9). */
@@ -253,6 +259,8 @@ export interface MigrationObjectsTable {
   sha256: string | null;
   /** copied | verified */
   state: string;
+  /** The source object's identity as the copy listed it (JSON, storage/identity.ts). */
+  source_identity: Generated<string | null>;
   updated_at: number;
 }
 

@@ -7,6 +7,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -14,7 +15,7 @@ import {
 } from '@temporalio/workflow';
 import type { Duration, RetryPolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
-import type { CopyResult, VerifyResult } from '../activities/types';
+import type { CopyResult, RecheckResult, VerifyResult } from '../activities/types';
 import type { JobStatus } from '../store/schema';
 import { approvalRefusal } from './approval';
 import {
@@ -71,12 +72,15 @@ const { updateStatus, switchDataset } = proxyActivities<Activities>({
   cancellationType: ActivityCancellationType.TRY_CANCEL,
 });
 
-const { cleanup, retire } = proxyActivities<Activities>({
+const { cleanup, retire, recheckSource } = proxyActivities<Activities>({
   startToCloseTimeout: '1 day',
   heartbeatTimeout: '1 minute',
   retry: retry(20, '2 minutes'),
   cancellationType: ActivityCancellationType.TRY_CANCEL,
 });
+
+/** Copy-verify rounds before a source that keeps changing fails the job (source_changed). */
+const SOURCE_ROUNDS = 3;
 
 // ---------------------------------------------------------------------------------------
 
@@ -258,8 +262,10 @@ export async function migration(input: MigrationInput): Promise<MigrationResult>
       }
       if (!keepSource) {
         try {
-          await retire({ jobId: input.jobId });
+          const retired = await retire({ jobId: input.jobId });
           p.source_retired = true;
+          // Objects kept because they are not the ones copied (changed, shared, re-pointed root).
+          if (retired.note) p.error = retired.note;
           p.retired_by = retireNowBy ?? 'policy';
         } catch (err) {
           // The data is safe at the destination: the job completes, the source stays.
@@ -273,38 +279,64 @@ export async function migration(input: MigrationInput): Promise<MigrationResult>
   });
 
   async function copyAndVerify(): Promise<'verified' | 'cancelled'> {
-    await setStatus('copying');
-    if (p.cancel_requested_by) return 'cancelled';
-    work = new CancellationScope();
-    const copied: CopyResult = await work.run(() =>
-      copy({
-        jobId: input.jobId,
-        datasetId: input.datasetId,
-        sourceUri: input.sourceUri,
-        destUri: input.destUri,
-        storageClass: input.storageClass,
-      }),
-    );
-    Object.assign(p, {
-      bytes_total: copied.bytes_total,
-      objects_total: copied.objects_total,
-      bytes_done: copied.bytes_total,
-      objects_done: copied.objects_total,
-      bytes_copied: copied.bytes_copied,
-      bytes_resumed: copied.bytes_resumed,
-      copy_attempts: copied.attempt,
-    });
-    if (p.cancel_requested_by) return 'cancelled';
+    // With 'source-recheck': after verify, the source is listed again; what changed during
+    // the copy is copied and verified again, at most SOURCE_ROUNDS times (never a stale switch).
+    for (let round = 1; ; round++) {
+      await setStatus('copying');
+      if (p.cancel_requested_by) return 'cancelled';
+      work = new CancellationScope();
+      const copied: CopyResult = await work.run(() =>
+        copy({
+          jobId: input.jobId,
+          datasetId: input.datasetId,
+          sourceUri: input.sourceUri,
+          destUri: input.destUri,
+          storageClass: input.storageClass,
+        }),
+      );
+      Object.assign(p, {
+        bytes_total: copied.bytes_total,
+        objects_total: copied.objects_total,
+        bytes_done: copied.bytes_total,
+        objects_done: copied.objects_total,
+        bytes_copied: copied.bytes_copied,
+        bytes_resumed: copied.bytes_resumed,
+        copy_attempts: copied.attempt,
+      });
+      if (p.cancel_requested_by) return 'cancelled';
 
-    await setStatus('verifying');
-    if (p.cancel_requested_by) return 'cancelled';
-    work = new CancellationScope();
-    const verified: VerifyResult = await work.run(() =>
-      verify({ jobId: input.jobId, destUri: input.destUri }),
-    );
-    work = undefined;
-    log.info('verified', { jobId: input.jobId, objects: verified.objects, bytes: verified.bytes });
-    return p.cancel_requested_by ? 'cancelled' : 'verified';
+      await setStatus('verifying');
+      if (p.cancel_requested_by) return 'cancelled';
+      work = new CancellationScope();
+      const verified: VerifyResult = await work.run(() =>
+        verify({ jobId: input.jobId, destUri: input.destUri }),
+      );
+      work = undefined;
+      log.info('verified', {
+        jobId: input.jobId,
+        objects: verified.objects,
+        bytes: verified.bytes,
+      });
+      if (p.cancel_requested_by) return 'cancelled';
+      if (!patched('source-recheck')) return 'verified';
+
+      work = new CancellationScope();
+      const recheck: RecheckResult = await work.run(() => recheckSource({ jobId: input.jobId }));
+      work = undefined;
+      if (p.cancel_requested_by) return 'cancelled';
+      if (recheck.changed === 0) return 'verified';
+      if (round >= SOURCE_ROUNDS) {
+        throw ApplicationFailure.nonRetryable(
+          `the source kept changing during the copy: after ${round} rounds, ${recheck.changed} object(s) still differ from what was copied (${recheck.keys.join(', ')}); plan again once it is quiet`,
+          'source_changed',
+        );
+      }
+      log.info('the source changed during the copy: copying again', {
+        jobId: input.jobId,
+        round,
+        changed: recheck.changed,
+      });
+    }
   }
 
   /** Undo what was written, record the failure, and fail the run (so a retry may reuse the id). */

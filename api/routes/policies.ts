@@ -76,6 +76,12 @@ export const PolicyBody = z
       .default(false)
       .describe('Delete the source after a verified switch'),
     retire_grace_s: seconds('grace period before the source is deleted').default(0),
+    retire_linked_files: z
+      .boolean({ error: 'must be true or false' })
+      .default(false)
+      .describe(
+        'Retire may delete a source file that has other hard links (its data stays under the other names); otherwise such files are kept and listed',
+      ),
     auto_apply: z
       .boolean({ error: 'must be true or false' })
       .default(false)
@@ -112,6 +118,7 @@ export const PolicyOut = z.object({
   require_approval: z.boolean(),
   retire_source: z.boolean(),
   retire_grace_s: z.number(),
+  retire_linked_files: z.boolean(),
   auto_apply: z.boolean(),
   four_eyes: z.boolean(),
   approvers: z.array(z.string()),
@@ -131,6 +138,7 @@ export function policyJson(p: Policy): z.infer<typeof PolicyOut> {
     require_approval: p.require_approval === 1,
     retire_source: p.retire_source === 1,
     retire_grace_s: p.retire_grace_s,
+    retire_linked_files: p.retire_linked_files === 1,
     auto_apply: p.auto_apply === 1,
     four_eyes: p.four_eyes === 1,
     approvers: parseApprovers(p.approvers),
@@ -187,6 +195,7 @@ export function registerPolicies(routes: Routes, deps: { db: Db }): void {
         require_approval: v.require_approval ? 1 : 0,
         retire_source: v.retire_source ? 1 : 0,
         retire_grace_s: v.retire_grace_s,
+        retire_linked_files: v.retire_linked_files ? 1 : 0,
         auto_apply: v.auto_apply ? 1 : 0,
         four_eyes: v.four_eyes ? 1 : 0,
         approvers: JSON.stringify([...new Set(v.approvers)]),

@@ -1,9 +1,18 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, promises as fsp, type Dirent, type Stats } from 'node:fs';
+import { constants as fsConstants, promises as fsp, type BigIntStats, type Dirent } from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { StorageError, StorageErrors } from '../../errors';
-import type { ObjectInfo, StorageDriver, WriteOptions } from '../driver';
+import type {
+  DeleteOptions,
+  DeleteOutcome,
+  ExpectedObject,
+  ObjectInfo,
+  ReadOptions,
+  StorageDriver,
+  WriteOptions,
+} from '../driver';
+import { describeChange, provableIdentity, sameObject } from '../identity';
 import {
   checkRange,
   isInside,
@@ -15,8 +24,10 @@ import {
 } from '../uri';
 
 /**
- * file:// driver. Every call resolves the dataset root and the object path (symlinks
- * included) and refuses anything outside the configured roots (invariant 6). Writes go to
+ * file:// driver. Every call resolves the dataset root (symlinks included) and refuses
+ * anything outside the configured roots (invariant 6). Below the root, links are never
+ * followed: list, stat, read, write and delete walk the key with lstat and fail on a
+ * symbolic link (symlink_in_dataset). Writes go to
  * a temporary name in the target directory, are fsynced, then renamed over the final name,
  * and the directory is fsynced: a crash leaves the old object or the new, never half a file.
  */
@@ -40,6 +51,33 @@ function errnoCode(err: unknown): string | undefined {
 /** Byte-wise (UTF-8) comparison, the order S3 and GCS list keys in. */
 function compareUtf8(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** An object's info from its (l)stat, with the identity the file system proves. */
+export function infoOf(key: string, st: BigIntStats): ObjectInfo {
+  return {
+    key,
+    size: Number(st.size),
+    mtimeMs: Number(st.mtimeMs),
+    identity: {
+      mtimeNs: st.mtimeNs.toString(),
+      ctimeNs: st.ctimeNs.toString(),
+      dev: st.dev.toString(),
+      ino: st.ino.toString(),
+      nlink: Number(st.nlink),
+    },
+  };
+}
+
+/** Throws source_changed (retryable) unless `now` is the object `expect` describes. */
+export function checkSame(uri: string, expect: ExpectedObject, now: ObjectInfo): void {
+  // An expectation without identity (not from this driver) can only be checked by size.
+  if (!provableIdentity(expect.identity)) {
+    if (expect.size !== now.size)
+      throw StorageErrors.objectChanged(uri, describeChange(expect, now));
+    return;
+  }
+  if (!sameObject(expect, now)) throw StorageErrors.objectChanged(uri, describeChange(expect, now));
 }
 
 export class FileDriver implements StorageDriver {
@@ -113,34 +151,29 @@ export class FileDriver implements StorageDriver {
 
   async *list(rootUri: string): AsyncIterable<ObjectInfo> {
     const root = await this.root(rootUri);
-    let st: Stats;
+    let st: BigIntStats;
     try {
-      st = await fsp.stat(root.path);
+      // The root itself may be reached through symlinks (it is resolved); nothing below it.
+      st = await fsp.stat(root.path, { bigint: true });
     } catch (err) {
       if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return;
       throw this.mapError(err, rootUri);
     }
     if (st.isFile()) {
-      yield { key: '', size: st.size, mtimeMs: st.mtimeMs };
+      yield infoOf('', st);
       return;
     }
     if (!st.isDirectory()) return;
-    const visited = new Set<string>([`${st.dev}:${st.ino}`]);
-    yield* this.walk(rootUri, root.path, '', visited);
+    yield* this.walk(rootUri, root.path, '');
   }
 
   /**
    * Depth-first over one directory. Entries are sorted by name, with '/' appended to
-   * directories, which yields keys in global byte order ("a-b" before "a/b").
-   * Symlinks are followed only when they resolve inside the roots (else outside_roots);
-   * dangling ones are skipped, as are temporary files of unfinished writes.
+   * directories, which yields keys in global byte order ("a-b" before "a/b"). Links are
+   * never followed: a symbolic link fails the listing (symlink_in_dataset), naming it.
+   * Temporary files of unfinished writes, sockets, fifos and devices are skipped.
    */
-  private async *walk(
-    rootUri: string,
-    dir: string,
-    keyPrefix: string,
-    visited: Set<string>,
-  ): AsyncGenerator<ObjectInfo> {
+  private async *walk(rootUri: string, dir: string, keyPrefix: string): AsyncGenerator<ObjectInfo> {
     let entries: Dirent[];
     try {
       entries = await fsp.readdir(dir, { withFileTypes: true });
@@ -148,25 +181,21 @@ export class FileDriver implements StorageDriver {
       if (errnoCode(err) === 'ENOENT') return; // removed while listing
       throw this.mapError(err, objectUri(rootUri, keyPrefix.replace(/\/$/, '')));
     }
-    const items: { name: string; sortKey: string; full: string; st: Stats }[] = [];
+    const items: { name: string; sortKey: string; full: string; st: BigIntStats }[] = [];
     for (const ent of entries) {
       if (TMP_RE.test(ent.name)) continue;
-      let full = path.join(dir, ent.name);
-      let st: Stats;
+      if (ent.isSymbolicLink())
+        throw StorageErrors.symlinkInDataset(objectUri(rootUri, keyPrefix + ent.name));
+      const full = path.join(dir, ent.name);
+      let st: BigIntStats;
       try {
-        if (ent.isSymbolicLink()) {
-          const real = await resolveInsideRoots(
-            full,
-            this.roots,
-            objectUri(rootUri, keyPrefix + ent.name),
-          );
-          full = real.path;
-        }
-        st = await fsp.stat(full);
+        st = await fsp.lstat(full, { bigint: true });
       } catch (err) {
-        if (errnoCode(err) === 'ENOENT') continue; // dangling symlink, or removed meanwhile
+        if (errnoCode(err) === 'ENOENT') continue; // removed meanwhile
         throw this.mapError(err, objectUri(rootUri, keyPrefix + ent.name));
       }
+      if (st.isSymbolicLink())
+        throw StorageErrors.symlinkInDataset(objectUri(rootUri, keyPrefix + ent.name));
       if (!st.isFile() && !st.isDirectory()) continue; // sockets, fifos, devices
       items.push({
         name: ent.name,
@@ -178,58 +207,115 @@ export class FileDriver implements StorageDriver {
     items.sort((a, b) => compareUtf8(a.sortKey, b.sortKey));
     for (const it of items) {
       const key = keyPrefix + it.name;
-      if (it.st.isDirectory()) {
-        const id = `${it.st.dev}:${it.st.ino}`;
-        if (visited.has(id)) continue; // a symlink loop
-        visited.add(id);
-        yield* this.walk(rootUri, it.full, `${key}/`, visited);
-        visited.delete(id);
-      } else {
-        yield { key, size: it.st.size, mtimeMs: it.st.mtimeMs };
-      }
+      if (it.st.isDirectory()) yield* this.walk(rootUri, it.full, `${key}/`);
+      else yield infoOf(key, it.st);
     }
   }
 
-  async stat(rootUri: string, key: string): Promise<ObjectInfo | undefined> {
-    const { file } = await this.objectPath(rootUri, key);
+  /**
+   * One object's path below the resolved dataset root, walked component by component with
+   * lstat: a symbolic link anywhere below the root fails with symlink_in_dataset (naming
+   * it). Resolves the final entry's lstat, or undefined when something on the way is missing.
+   */
+  private async entry(
+    rootUri: string,
+    key: string,
+  ): Promise<{ root: ResolvedFile; file: string; st: BigIntStats | undefined }> {
+    validateKey(key);
+    const root = await this.root(rootUri);
+    const parts = key === '' ? [] : key.split('/');
+    let p = root.path;
+    let st: BigIntStats | undefined;
     try {
-      const st = await fsp.stat(file.path);
-      if (!st.isFile()) return undefined;
-      return { key, size: st.size, mtimeMs: st.mtimeMs };
+      st = await fsp.stat(root.path, { bigint: true });
+      for (let i = 0; i < parts.length; i++) {
+        if (!st.isDirectory()) {
+          st = undefined;
+          break;
+        }
+        p = path.join(p, parts[i]!);
+        st = await fsp.lstat(p, { bigint: true });
+        if (st.isSymbolicLink()) {
+          throw StorageErrors.symlinkInDataset(objectUri(rootUri, parts.slice(0, i + 1).join('/')));
+        }
+      }
     } catch (err) {
-      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return undefined;
-      throw this.mapError(err, objectUri(rootUri, key));
+      if (errnoCode(err) !== 'ENOENT' && errnoCode(err) !== 'ENOTDIR') {
+        throw this.mapError(err, objectUri(rootUri, key));
+      }
+      st = undefined;
     }
+    return { root, file: st ? p : path.join(root.path, ...parts), st };
+  }
+
+  async stat(rootUri: string, key: string): Promise<ObjectInfo | undefined> {
+    const { st } = await this.entry(rootUri, key);
+    return st?.isFile() ? infoOf(key, st) : undefined;
   }
 
   async read(
     rootUri: string,
     key: string,
     range?: { start: number; end?: number },
+    opts?: ReadOptions,
   ): Promise<Readable> {
     checkRange(range);
     const uri = objectUri(rootUri, key);
-    const { file } = await this.objectPath(rootUri, key);
+    const { file, st: found } = await this.entry(rootUri, key);
+    if (!found) throw StorageErrors.notFound(uri);
     let handle: fsp.FileHandle;
     try {
-      handle = await fsp.open(file.path, fsConstants.O_RDONLY);
+      // O_NOFOLLOW: a link put in its place since the lstat fails (ELOOP) instead of being read.
+      handle = await fsp.open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
     } catch (err) {
+      if (errnoCode(err) === 'ELOOP') throw StorageErrors.symlinkInDataset(uri);
       throw this.mapError(err, uri);
     }
     try {
-      const st = await handle.stat();
+      const st = await handle.stat({ bigint: true });
       if (!st.isFile()) throw StorageErrors.notFound(uri);
+      const expect = opts?.expect;
+      if (expect) checkSame(uri, expect, infoOf(key, st));
       const start = range?.start ?? 0;
-      if (start >= st.size) {
+      if (start >= Number(st.size)) {
         await handle.close();
         return Readable.from([]);
       }
-      return handle.createReadStream({
+      if (!expect) {
+        return handle.createReadStream({
+          start,
+          end: range?.end,
+          highWaterMark: this.hwm,
+          autoClose: true,
+        });
+      }
+      // Conditional: the file must still be the expected one once every byte was read.
+      const body = handle.createReadStream({
         start,
         end: range?.end,
         highWaterMark: this.hwm,
-        autoClose: true,
+        autoClose: false,
       });
+      const after = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          cb(null, chunk);
+        },
+        flush(cb) {
+          handle
+            .stat({ bigint: true })
+            .then((now) => {
+              checkSame(uri, expect, infoOf(key, now));
+              cb();
+            })
+            .catch((err: Error) => cb(err));
+        },
+      });
+      body.once('error', (err) => after.destroy(err));
+      after.once('close', () => {
+        body.destroy();
+        void handle.close().catch(() => undefined);
+      });
+      return body.pipe(after);
     } catch (err) {
       await handle.close().catch(() => undefined);
       throw this.mapError(err, uri);
@@ -245,6 +331,9 @@ export class FileDriver implements StorageDriver {
     const uri = objectUri(rootUri, key);
     let target: string;
     try {
+      // No write through a link below the dataset root either (it could land in another
+      // dataset): entry() fails on one in the existing part of the path.
+      await this.entry(rootUri, key);
       target = (await this.objectPath(rootUri, key)).file.path;
     } catch (err) {
       body.destroy();
@@ -293,20 +382,31 @@ export class FileDriver implements StorageDriver {
     }
   }
 
-  async delete(rootUri: string, key: string): Promise<void> {
+  async delete(rootUri: string, key: string, opts?: DeleteOptions): Promise<DeleteOutcome> {
     const uri = objectUri(rootUri, key);
-    const { root, file } = await this.objectPath(rootUri, key);
+    // Never through a link: entry() fails on one anywhere below the dataset root.
+    const { root, file, st } = await this.entry(rootUri, key);
+    if (!st) return 'missing';
+    if (st.isDirectory()) {
+      // A directory is not an object: nothing to delete, but prune it if it is empty.
+      await this.pruneEmptyDirs(file, root);
+      return 'missing';
+    }
+    if (opts?.expect) {
+      if (!sameObject(opts.expect, infoOf(key, st))) return 'changed';
+      if (st.nlink > 1n && !opts.allowShared) return 'shared';
+    }
+    // The window left: between this lstat and the unlink, another process may replace the
+    // name (POSIX has no "unlink if still this inode"); see README, "What retire deletes".
     try {
-      await fsp.unlink(file.path);
+      await fsp.unlink(file);
     } catch (err) {
       const code = errnoCode(err);
-      if (code === 'ENOENT' || code === 'ENOTDIR') return;
-      if (code !== 'EISDIR' && code !== 'EPERM') throw this.mapError(err, uri);
-      // A directory is not an object: nothing to delete, but prune it if it is empty.
-      await this.pruneEmptyDirs(file.path, root);
-      return;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return 'missing';
+      throw this.mapError(err, uri);
     }
-    await this.pruneEmptyDirs(path.dirname(file.path), root);
+    await this.pruneEmptyDirs(path.dirname(file), root);
+    return 'deleted';
   }
 
   /**

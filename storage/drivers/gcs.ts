@@ -4,7 +4,15 @@ import { pipeline } from 'node:stream/promises';
 import { StorageError, StorageErrors } from '../../errors';
 import { base64ToHex, gcsCrc32cGenerator } from '../checksum';
 import { normalizeGcsStorageClass, type GcsStorageClass } from '../classes';
-import type { ObjectInfo, StorageDriver, WriteOptions } from '../driver';
+import type {
+  DeleteOptions,
+  DeleteOutcome,
+  ObjectInfo,
+  ReadOptions,
+  StorageDriver,
+  WriteOptions,
+} from '../driver';
+import { sameObject } from '../identity';
 import { checkBucket } from '../buckets';
 import { checkRange, objectName, objectUri, parseStorageUri, type BucketLocation } from '../uri';
 
@@ -132,6 +140,16 @@ function toInfo(key: string, f: File): ObjectInfo {
     ...(m.updated ? { mtimeMs: Date.parse(m.updated) } : {}),
     storageClass: m.storageClass ?? 'STANDARD',
     ...(crc ? { checksum: { algorithm: 'crc32c' as const, value: base64ToHex(crc) } } : {}),
+    ...(m.generation !== undefined && m.generation !== null
+      ? {
+          identity: {
+            generation: String(m.generation),
+            ...(m.metageneration !== undefined && m.metageneration !== null
+              ? { metageneration: String(m.metageneration) }
+              : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -224,11 +242,16 @@ export class GcsDriver implements StorageDriver {
     rootUri: string,
     key: string,
     range?: { start: number; end?: number },
+    opts?: ReadOptions,
   ): Promise<Readable> {
     checkRange(range);
     const loc = this.loc(rootUri);
     const uri = objectUri(rootUri, key);
-    const file = this.storage.bucket(loc.bucket).file(objectName(loc, key));
+    // Conditional: read the listed generation itself; a newer one is not what was listed.
+    const generation = opts?.expect?.identity?.generation;
+    const file = this.storage
+      .bucket(loc.bucket)
+      .file(objectName(loc, key), generation ? { generation: Number(generation) } : {});
     const stream = file.createReadStream({
       decompress: false, // the stored bytes, even for gzip-encoded objects
       ...(range
@@ -256,6 +279,10 @@ export class GcsDriver implements StorageDriver {
     } catch (err) {
       stream.destroy();
       if (statusOf(err) === 416) return Readable.from([]);
+      if (generation && (statusOf(err) === 404 || statusOf(err) === 412)) {
+        await this.checkBucket(loc, uri);
+        throw StorageErrors.objectChanged(uri, `generation ${generation} is no longer there`);
+      }
       if (statusOf(err) === 404) await this.checkBucket(loc, uri);
       throw mapGcsError(err, { uri, bucket: loc.bucket, missing: 'object' });
     }
@@ -296,19 +323,32 @@ export class GcsDriver implements StorageDriver {
     return toInfo(key, file);
   }
 
-  async delete(rootUri: string, key: string): Promise<void> {
+  async delete(rootUri: string, key: string, opts?: DeleteOptions): Promise<DeleteOutcome> {
     const loc = this.loc(rootUri);
     const uri = objectUri(rootUri, key);
     const file = this.storage.bucket(loc.bucket).file(objectName(loc, key));
+    const expect = opts?.expect;
+    let generation: string | undefined;
+    if (expect) {
+      // Conditional: compare, then delete with ifGenerationMatch, which the server refuses
+      // (412) if another generation was written after the compare: no window at all.
+      const now = await this.stat(rootUri, key);
+      if (!now) return 'missing';
+      if (!sameObject(expect, now)) return 'changed';
+      generation = now.identity?.generation;
+      if (!generation) return 'changed'; // nothing to make the delete conditional on
+    }
     try {
-      await file.delete();
+      await file.delete(generation ? { ifGenerationMatch: generation } : {});
     } catch (err) {
       if (statusOf(err) === 404) {
         await this.checkBucket(loc, uri); // a missing object is fine, a missing bucket is not
-        return;
+        return 'missing';
       }
+      if (generation && statusOf(err) === 412) return 'changed';
       throw mapGcsError(err, { uri, bucket: loc.bucket, missing: 'object' });
     }
+    return 'deleted';
   }
 
   async copyWithin(

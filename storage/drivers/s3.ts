@@ -22,7 +22,16 @@ import { Readable, pipeline } from 'node:stream';
 import { StorageError, StorageErrors } from '../../errors';
 import { AwsCrc32c, Crc32c, Crc32cStream, base64ToHex } from '../checksum';
 import { normalizeS3StorageClass, type S3StorageClass } from '../classes';
-import type { ObjectInfo, ResumableWrite, StorageDriver, WriteOptions } from '../driver';
+import type {
+  DeleteOptions,
+  DeleteOutcome,
+  ObjectInfo,
+  ReadOptions,
+  ResumableWrite,
+  StorageDriver,
+  WriteOptions,
+} from '../driver';
+import { sameObject } from '../identity';
 import { checkBucket } from '../buckets';
 import { checkRange, objectName, objectUri, parseStorageUri, type BucketLocation } from '../uri';
 
@@ -265,6 +274,7 @@ export class S3Driver implements StorageDriver {
       size: o.Size ?? 0,
       ...(o.LastModified ? { mtimeMs: o.LastModified.getTime() } : {}),
       storageClass: o.StorageClass ?? 'STANDARD',
+      ...(o.ETag ? { identity: { etag: o.ETag } } : {}),
     });
     if (loc.prefix !== '') {
       // The dataset may be a single object named exactly like the prefix: it sorts first.
@@ -326,6 +336,14 @@ export class S3Driver implements StorageDriver {
       ...(h.LastModified ? { mtimeMs: h.LastModified.getTime() } : {}),
       storageClass: h.StorageClass ?? 'STANDARD',
       ...(checksum ? { checksum } : {}),
+      ...(h.ETag
+        ? {
+            identity: {
+              etag: h.ETag,
+              ...(h.VersionId && h.VersionId !== 'null' ? { versionId: h.VersionId } : {}),
+            },
+          }
+        : {}),
     };
   }
 
@@ -333,17 +351,23 @@ export class S3Driver implements StorageDriver {
     rootUri: string,
     key: string,
     range?: { start: number; end?: number },
+    opts?: ReadOptions,
   ): Promise<Readable> {
     checkRange(range);
     const loc = this.loc(rootUri);
     const name = objectName(loc, key);
     const uri = objectUri(rootUri, key);
+    // Conditional: the server serves the bytes only of the object with the listed ETag
+    // (and version), so what is read is that very object, whatever was written since.
+    const want = opts?.expect?.identity;
     try {
       const res = await this.client.send(
         new GetObjectCommand({
           Bucket: loc.bucket,
           Key: name,
           ...(range ? { Range: `bytes=${range.start}-${range.end ?? ''}` } : {}),
+          ...(want?.etag ? { IfMatch: want.etag } : {}),
+          ...(want?.versionId ? { VersionId: want.versionId } : {}),
         }),
       );
       if (!(res.Body instanceof Readable))
@@ -352,6 +376,9 @@ export class S3Driver implements StorageDriver {
     } catch (err) {
       // A range starting at or after the end (or any range of an empty object): no bytes.
       if (errName(err) === 'InvalidRange' || statusOf(err) === 416) return Readable.from([]);
+      if (want && (errName(err) === 'PreconditionFailed' || statusOf(err) === 412)) {
+        throw StorageErrors.objectChanged(uri, `its ETag is no longer ${want.etag}`);
+      }
       throw mapS3Error(err, { uri, bucket: loc.bucket });
     }
   }
@@ -418,16 +445,40 @@ export class S3Driver implements StorageDriver {
     };
   }
 
-  async delete(rootUri: string, key: string): Promise<void> {
+  async delete(rootUri: string, key: string, opts?: DeleteOptions): Promise<DeleteOutcome> {
     const loc = this.loc(rootUri);
     const name = objectName(loc, key);
-    await this.call(
-      () => this.client.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: name })),
-      {
-        uri: objectUri(rootUri, key),
-        bucket: loc.bucket,
-      },
-    );
+    const ctx = { uri: objectUri(rootUri, key), bucket: loc.bucket };
+    const expect = opts?.expect;
+    if (!expect) {
+      await this.call(
+        () => this.client.send(new DeleteObjectCommand({ Bucket: loc.bucket, Key: name })),
+        ctx,
+      );
+      return 'deleted';
+    }
+    // Conditional: head and compare, then delete exactly what was compared. A versioned
+    // bucket deletes that version (a newer one written meanwhile stays); otherwise the
+    // delete carries If-Match on the ETag, which S3 (and MinIO) refuse with 412 when the
+    // object was replaced after the head.
+    const now = await this.stat(rootUri, key);
+    if (!now) return 'missing';
+    if (!sameObject(expect, now)) return 'changed';
+    const versionId = now.identity?.versionId;
+    try {
+      await this.client.send(
+        new DeleteObjectCommand({
+          Bucket: loc.bucket,
+          Key: name,
+          ...(versionId ? { VersionId: versionId } : { IfMatch: now.identity?.etag }),
+        }),
+      );
+    } catch (err) {
+      if (errName(err) === 'PreconditionFailed' || statusOf(err) === 412) return 'changed';
+      if (errName(err) === 'NoSuchKey' || statusOf(err) === 404) return 'missing';
+      throw mapS3Error(err, ctx);
+    }
+    return 'deleted';
   }
 
   async copyWithin(

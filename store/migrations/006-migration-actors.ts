@@ -22,6 +22,7 @@ export async function up(db: MigrationDb): Promise<void> {
     ['retire_grace_s', 'integer', 0],
     ['four_eyes', 'integer', 0],
     ['approvers', 'text', '[]'],
+    ['retire_linked_files', 'integer', 0],
   ] as const) {
     await db.schema
       .alterTable('migration_jobs')
@@ -31,11 +32,15 @@ export async function up(db: MigrationDb): Promise<void> {
   for (const name of ['approved_by', 'cancelled_by', 'retired_by']) {
     await db.schema.alterTable('migration_jobs').addColumn(name, 'text').execute();
   }
-  // Jobs planned before this migration took their grace period from the policy at start.
+  // Jobs planned before this migration took these from the policy when they ran.
   await sql`
-    update migration_jobs set retire_grace_s = coalesce((
-      select p.retire_grace_s from datasets d join policies p
-        on p.name = coalesce(d.policy, 'default') where d.id = migration_jobs.dataset_id), 0)
+    update migration_jobs set
+      retire_grace_s = coalesce((
+        select p.retire_grace_s from datasets d join policies p
+          on p.name = coalesce(d.policy, 'default') where d.id = migration_jobs.dataset_id), 0),
+      retire_linked_files = coalesce((
+        select p.retire_linked_files from datasets d join policies p
+          on p.name = coalesce(d.policy, 'default') where d.id = migration_jobs.dataset_id), 0)
   `.execute(db);
 }
 
@@ -47,6 +52,7 @@ export async function down(db: MigrationDb): Promise<void> {
     'approved_by',
     'cancelled_by',
     'retired_by',
+    'retire_linked_files',
   ]) {
     await db.schema.alterTable('migration_jobs').dropColumn(name).execute();
   }

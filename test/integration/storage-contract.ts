@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { crc32c } from '@node-rs/crc32';
 import { StorageError } from '../../errors';
 import type { ObjectInfo, StorageDriver } from '../../storage/driver';
+import { provableIdentity, sameObject } from '../../storage/identity';
 
 /**
  * The one contract every StorageDriver meets, run against each real backend by
@@ -236,6 +237,50 @@ export function runDriverContract(
       await d.delete(root, 'never/was');
       await d.delete(root, 'keep');
       expect(await listAll(d, root)).toEqual([]);
+    });
+
+    it('reports an identity in list and stat; a rewrite under the same key, same size, changes it', async () => {
+      const root = makeRootUri('identity');
+      await d.write(root, 'o', bodyOf('version one'));
+      const [listed] = await listAll(d, root);
+      const st = await d.stat(root, 'o');
+      expect(listed?.identity).toBeDefined();
+      expect(provableIdentity(listed?.identity)).toBeDefined();
+      expect(sameObject(listed!, st!)).toBe(true);
+      await d.write(root, 'o', bodyOf('version two'));
+      expect(sameObject(listed!, (await d.stat(root, 'o'))!)).toBe(false);
+    });
+
+    it('reads conditionally: the listed object, or source_changed (retryable)', async () => {
+      const root = makeRootUri('cond-read');
+      await d.write(root, 'o', bodyOf('version one'));
+      const [listed] = await listAll(d, root);
+      expect(
+        (await readAll(await d.read(root, 'o', undefined, { expect: listed! }))).toString(),
+      ).toBe('version one');
+      await d.write(root, 'o', bodyOf('version two'));
+      const e = await rejection(
+        d.read(root, 'o', undefined, { expect: listed! }).then((s) => readAll(s)),
+      );
+      expect([e.code, e.retryable]).toEqual(['source_changed', true]);
+    });
+
+    it('deletes conditionally (delete with expect): deleted, changed or missing', async () => {
+      const root = makeRootUri('cond-delete');
+      await d.write(root, 'same', bodyOf('unchanged'));
+      await d.write(root, 'rewritten', bodyOf('version one'));
+      const listed = new Map((await listAll(d, root)).map((o) => [o.key, o]));
+      await d.write(root, 'rewritten', bodyOf('version two')); // same size, other object
+      expect(await d.delete(root, 'rewritten', { expect: listed.get('rewritten')! })).toBe(
+        'changed',
+      );
+      expect((await readAll(await d.read(root, 'rewritten'))).toString()).toBe('version two');
+      expect(await d.delete(root, 'same', { expect: listed.get('same')! })).toBe('deleted');
+      expect(await d.stat(root, 'same')).toBeUndefined();
+      expect(await d.delete(root, 'same', { expect: listed.get('same')! })).toBe('missing');
+      // No identity: nothing proves it is the same object, so it is kept.
+      expect(await d.delete(root, 'rewritten', { expect: { size: 11 } })).toBe('changed');
+      expect(await d.stat(root, 'rewritten')).toBeDefined();
     });
 
     it('reports a missing object: stat undefined, read not_found', async () => {
