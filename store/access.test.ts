@@ -4,6 +4,7 @@ import type { AccessEvent } from '../events/access-event';
 import { AccessWriter, HOUR_MS, hourOf, usageBuckets, type Incoming } from './access';
 import { openDatabase, type OpenedDb } from './db';
 import { insertDataset, usageOf } from './datasets';
+import { datasetRow } from '../test/support/rows';
 
 describe('AccessWriter (the bridge transaction)', () => {
   let store: OpenedDb;
@@ -27,21 +28,7 @@ describe('AccessWriter (the bridge transaction)', () => {
   beforeEach(async () => {
     store = await openDatabase(path.join(tempDir('access'), 'dim.db'));
     for (const name of ['a', 'b']) {
-      await insertDataset(store.db, {
-        name,
-        path_uri: `file:///shared_storage/${name}`,
-        current_tier: 'hot',
-        latency_slo_ms: null,
-        size_bytes: 0,
-        object_count: 0,
-        owner: null,
-        policy: null,
-        version: 1,
-        last_access_ts: null,
-        tier_since: 0,
-        created_at: 0,
-        updated_at: 0,
-      });
+      await insertDataset(store.db, datasetRow(name, `file:///shared_storage/${name}`));
     }
     writer = new AccessWriter(store.sqlite, 'g', 'access_events', 'kafka');
   });

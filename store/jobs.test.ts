@@ -5,6 +5,7 @@ import { insertDataset } from './datasets';
 import { openDatabase, type OpenedDb } from './db';
 import { putManifestRows, switchDataset, type ManifestRow } from './jobs';
 import { insertJobIfFree } from './overlap';
+import { datasetRow } from '../test/support/rows';
 
 /**
  * The switch (invariants 1 and 2) on a real SQLite file: it refuses while any object is
@@ -31,21 +32,10 @@ describe('switchDataset', () => {
   beforeEach(async () => {
     file = path.join(tempDir('switch'), 'dim.db');
     store = await openDatabase(file);
-    const ds = await insertDataset(store.db, {
-      name: 'ds',
-      path_uri: SRC,
-      current_tier: 'hot',
-      latency_slo_ms: null,
-      size_bytes: 20,
-      object_count: 2,
-      owner: null,
-      policy: null,
-      version: 1,
-      last_access_ts: null,
-      tier_since: 0,
-      created_at: 0,
-      updated_at: 0,
-    });
+    const ds = await insertDataset(
+      store.db,
+      datasetRow('ds', SRC, { size_bytes: 20, object_count: 2 }),
+    );
     datasetId = ds.id;
     await insertJobIfFree(store.db, {
       dest_key: 'file:/shared_storage/dst/',
@@ -166,22 +156,7 @@ describe('switchDataset', () => {
   it('moves the location key with the pointer, and refuses a destination another dataset took', async () => {
     await putManifestRows(store.db, JOB, [row('a', 'verified'), row('b', 'verified')]);
     // A dataset inside the destination, written around the API's checks (invariant 9).
-    const squatter = await insertDataset(store.db, {
-      name: 'squatter',
-      path_uri: `${DST}/inner`,
-      location_key: 'file:/shared_storage/dst/inner/',
-      current_tier: 'hot',
-      latency_slo_ms: null,
-      size_bytes: 0,
-      object_count: 0,
-      owner: null,
-      policy: null,
-      version: 1,
-      last_access_ts: null,
-      tier_since: 0,
-      created_at: 0,
-      updated_at: 0,
-    });
+    const squatter = await insertDataset(store.db, datasetRow('squatter', `${DST}/inner`));
     expect(await switchDataset(store.db, JOB)).toMatchObject({
       kind: 'dest_overlaps',
       other: { id: squatter.id, name: 'squatter', relation: 'contains' },

@@ -3,7 +3,7 @@ import { tempDir } from '../test/support/dim-process';
 import { lexicalLocationKey } from '../storage/location-key';
 import { openDatabase, type OpenedDb } from './db';
 import { insertJobIfFree, registerDataset } from './overlap';
-import type { NewDataset } from './schema';
+import { datasetRow } from '../test/support/rows';
 
 /**
  * Invariant 9 in the store, on a real SQLite file: registration and planning check and
@@ -12,22 +12,7 @@ import type { NewDataset } from './schema';
  */
 jest.setTimeout(30_000);
 
-const dataset = (name: string, uri: string): NewDataset & { location_key: string } => ({
-  name,
-  path_uri: uri,
-  location_key: lexicalLocationKey(uri),
-  current_tier: 'hot',
-  latency_slo_ms: null,
-  size_bytes: 0,
-  object_count: 0,
-  owner: null,
-  policy: null,
-  version: 1,
-  last_access_ts: null,
-  tier_since: 0,
-  created_at: 0,
-  updated_at: 0,
-});
+const dataset = datasetRow;
 
 const job = (jobKey: string, datasetId: number, source: string, dest: string) => ({
   job_id: `job-${jobKey}`,

@@ -8,6 +8,7 @@ import { addValue, eventIdKey, finishRun, formatIdHeader, startRun } from '../..
 import { insertDataset } from '../../store/datasets';
 import type { OpenedDb } from '../../store/db';
 import { repoRoot } from './dim-process';
+import { datasetRow } from './rows';
 
 /** Helpers for the telemetry tests: deterministic events, expected sums, polling. */
 export const BROKERS = ['127.0.0.1:9092'];
@@ -19,21 +20,10 @@ export const uniquePrefix = (what: string) =>
 export async function createDatasets(store: OpenedDb, count: number): Promise<number[]> {
   const ids: number[] = [];
   for (let i = 0; i < count; i++) {
-    const d = await insertDataset(store.db, {
-      name: `ds-${i}`,
-      path_uri: `file:///shared_storage/ds-${i}`,
-      current_tier: 'hot',
-      latency_slo_ms: null,
-      size_bytes: 0,
-      object_count: 0,
-      owner: null,
-      policy: null,
-      version: 1,
-      last_access_ts: null,
-      tier_since: 0,
-      created_at: 0,
-      updated_at: 0,
-    });
+    const d = await insertDataset(
+      store.db,
+      datasetRow(`ds-${i}`, `file:///shared_storage/ds-${i}`),
+    );
     ids.push(d.id);
   }
   return ids;
