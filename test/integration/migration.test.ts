@@ -525,8 +525,9 @@ test('bad plans get a 4xx naming the field, and start nothing', async () => {
     [{ dataset_id: id }, 400, 'body.target_location'],
     [{ dataset_id: id, target_location: 'ftp://x/y' }, 400, 'body.target_location'],
     [
+      // Inside its own location: the destination would overlap a dataset (invariant 9).
       { dataset_id: id, target_location: fileUri(path.join(src('bad'), 'inner')) },
-      400,
+      409,
       'body.target_location',
     ],
     [{ dataset_id: 999_999, target_location: fileUri(dst('bad')) }, 404, 'body.dataset_id'],
