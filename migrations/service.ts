@@ -198,22 +198,6 @@ export class MigrationService {
       actor.role,
     );
     const key = explicitKey ?? derivedJobKey(d, dest, storageClass);
-    // One migration of a dataset at a time (another destination would race this one's switch).
-    const busy = await db
-      .selectFrom('migration_jobs')
-      .select(['job_id', 'job_key', 'status', 'dest_uri'])
-      .where('dataset_id', '=', d.id)
-      .where('status', 'not in', [...TERMINAL_STATUSES])
-      .executeTakeFirst();
-    if (busy && busy.job_key !== key) {
-      throw new DimError(
-        'conflict',
-        409,
-        `dataset ${d.id} is being migrated to ${busy.dest_uri} (job ${busy.job_id}, ${busy.status}); wait for it or cancel it first`,
-        'body.dataset_id',
-        { job_id: busy.job_id },
-      );
-    }
     const now = Date.now();
     const outcome = await insertJobIfFree(db, {
       job_id: randomUUID(),
@@ -243,6 +227,16 @@ export class MigrationService {
       updated_at: now,
       dest_key: destKey,
     });
+    if (outcome.kind === 'dataset_busy') {
+      const busy = outcome.job;
+      throw new DimError(
+        'conflict',
+        409,
+        `dataset ${d.id} is being migrated to ${busy.dest_uri} (job ${busy.job_id}, ${busy.status}); wait for it or cancel it first`,
+        'body.dataset_id',
+        { job_id: busy.job_id },
+      );
+    }
     if (outcome.kind === 'overlaps_dataset' || outcome.kind === 'overlaps_migration') {
       throw destinationTaken(outcome, dest, d.id);
     }

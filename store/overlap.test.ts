@@ -112,5 +112,17 @@ describe('store overlap checks', () => {
       kind: 'overlaps_migration',
       job: { job_id: 'job-k1' },
     });
+    // One migration of a dataset at a time, decided in the same transaction: twenty plans
+    // of one dataset to twenty places at once give one job.
+    const racers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        insertJobIfFree(
+          a.db,
+          job(`r${i}`, other.dataset.id, 'file:///srv/other', `file:///warm/r${i}`),
+        ),
+      ),
+    );
+    expect(racers.filter((r) => r.kind === 'created')).toHaveLength(1);
+    expect(racers.filter((r) => r.kind === 'dataset_busy')).toHaveLength(19);
   });
 });

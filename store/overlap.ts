@@ -161,12 +161,14 @@ export type PlanOutcome =
   | { kind: 'created'; job: MigrationJob }
   | { kind: 'exists'; job: MigrationJob }
   | { kind: 'overlaps_dataset'; other: OverlappingDataset }
-  | { kind: 'overlaps_migration'; job: OverlappingMigration };
+  | { kind: 'overlaps_migration'; job: OverlappingMigration }
+  | { kind: 'dataset_busy'; job: Pick<MigrationJob, 'job_id' | 'status' | 'dest_uri'> };
 
 /**
  * For the migration service: inserts a job unless one with its job_key exists (then that
- * one is returned, invariant 4) or its destination equals, contains or lies inside any
- * dataset's location (its own dataset's too) or another unfinished migration's location.
+ * one is returned, invariant 4), its dataset has another unfinished migration (one at a
+ * time: two would race each other's switch), or its destination equals, contains or lies
+ * inside any dataset's location (its own dataset's too) or another unfinished migration's.
  * `dest_key` is `locationKey(dest_uri, fileRoots)`; the source key is taken from the dataset.
  * One write transaction, so a dataset registered at the same moment cannot slip in between.
  */
@@ -181,6 +183,13 @@ export async function insertJobIfFree(
       .where('job_key', '=', row.job_key)
       .executeTakeFirst();
     if (known) return { kind: 'exists', job: known };
+    const busy = await trx
+      .selectFrom('migration_jobs')
+      .select(['job_id', 'status', 'dest_uri'])
+      .where('dataset_id', '=', row.dataset_id)
+      .where('status', 'not in', [...TERMINAL_STATUSES])
+      .executeTakeFirst();
+    if (busy) return { kind: 'dataset_busy', job: busy };
     const other = await findOverlappingDataset(trx, row.dest_key);
     if (other) return { kind: 'overlaps_dataset', other };
     const job = await findOverlappingMigration(trx, row.dest_key);
