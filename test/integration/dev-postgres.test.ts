@@ -8,7 +8,7 @@ import path from 'node:path';
  * dev/services postgres against the real server: start (installing Debian's postgresql-15 first
  * when it is missing) → status → a table created, written and read back through psql as dim
  * with the documented URL → idempotent start → stop → stopped and the port closed.
- * postgres is not in the default set, so the test leaves it stopped as it found it.
+ * postgres is not in the default set: the test leaves it as it found it (normally stopped).
  */
 
 const root = path.resolve(__dirname, '..', '..');
@@ -69,8 +69,13 @@ const describeIfInstallable = canRun ? describe : describe.skip;
 describeIfInstallable(
   'dev/services postgres (skipped only when there is no apt-get to install PostgreSQL 15)',
   () => {
+    // Leave postgres as it was found: running again if it ran before, otherwise stopped.
+    let wasRunning = false;
+    beforeAll(() => {
+      wasRunning = run(script, ['status', 'postgres']).status === 0;
+    }, STEP_MS);
     afterAll(() => {
-      expectOk(run(script, ['stop', 'postgres']));
+      expectOk(run(script, [wasRunning ? 'start' : 'stop', 'postgres']));
     }, STEP_MS);
 
     test(
