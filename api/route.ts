@@ -33,6 +33,11 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
   success?: readonly number[];
   /** Audit action name; mutating routes default to `<method> <path>`. */
   audit?: string | false;
+  /**
+   * A request of a mutating route that changes nothing (a dry run): it gets no audit entry
+   * and no idempotency record (a stored dry-run answer would be replayed to the real plan).
+   */
+  readOnly?: (body: z.output<B>) => boolean;
 }
 
 export interface Reply {
@@ -121,7 +126,8 @@ export class Routes {
           z.output<Q>,
           z.output<P>
         >;
-        const key = mutating ? req.get('idempotency-key') : undefined;
+        const changes = mutating && !spec.readOnly?.(body as z.output<B>);
+        const key = changes ? req.get('idempotency-key') : undefined;
         const reply = key
           ? await runIdempotent(
               this.db,
@@ -129,7 +135,7 @@ export class Routes {
               () => handler(ctx),
             )
           : await handler(ctx);
-        if (mutating && spec.audit !== false && (reply.status ?? 200) < 400) {
+        if (changes && spec.audit !== false && (reply.status ?? 200) < 400) {
           await this.db
             .insertInto('audit_log')
             .values({

@@ -1,4 +1,4 @@
-import type { TierSpec } from './types';
+import type { DatasetSignals, TierName, TierSpec, TierTable } from './types';
 
 /**
  * The cost model, the one formula every placement decision (and the simulator) uses: what
@@ -140,6 +140,38 @@ export function breakEven(
     payback_days: paybackDays,
     horizon_days: horizonDays,
     pays_back: saving > 0 && move <= perDay * horizonDays,
+  };
+}
+
+/** The economics of moving one dataset to tier `to`: cost a month before and after, the move, its break-even. */
+export interface PlanCost extends BreakEven {
+  from: TierName;
+  to: TierName;
+  monthly_before_usd: number;
+  monthly_after_usd: number;
+  move: MoveCost;
+}
+
+export function planCost(
+  ds: DatasetSignals,
+  tiers: TierTable,
+  to: TierName,
+  now: number,
+  horizonDays = BREAK_EVEN_HORIZON_DAYS,
+): PlanCost {
+  const usage = monthlyUsage(ds, ds.created_at, now);
+  const from = ds.current_tier;
+  const before = monthlyCost(tiers[from], usage).total;
+  const after = monthlyCost(tiers[to], usage).total;
+  const objects = { size_bytes: ds.size_bytes, object_count: ds.object_count ?? 1 };
+  const move = moveCost(tiers[from], tiers[to], objects, Math.max(0, now - ds.tier_since) / DAY_MS);
+  return {
+    from,
+    to,
+    monthly_before_usd: before,
+    monthly_after_usd: after,
+    move,
+    ...breakEven(before, after, move.total, horizonDays),
   };
 }
 

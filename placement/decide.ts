@@ -289,8 +289,7 @@ export function explain(c: Choice): Decision {
         to: move.to,
         saving_usd_month: Math.round(move.saving_usd_month * 1e6) / 1e6,
         move_usd: Math.round(move.move_usd * 1e6) / 1e6,
-        payback_days:
-          move.payback_days === null ? null : Math.round(move.payback_days * 1e4) / 1e4,
+        payback_days: move.payback_days === null ? null : Math.round(move.payback_days * 1e4) / 1e4,
         horizon_days: move.horizon_days,
         pays_back: move.pays_back,
       },

@@ -7,6 +7,7 @@ export {
   monthlyUsage,
   moveCost,
   breakEven,
+  planCost,
   usd,
   days,
   GB,
@@ -16,6 +17,7 @@ export {
   type CostBreakdown,
   type MonthlyUsage,
   type MoveCost,
+  type PlanCost,
 } from './cost';
 export { resolveLocation, templateProblem } from './location';
 export { defaultTiers } from './default-tiers';
