@@ -31,6 +31,11 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
    * (api/openapi.ts `successStatuses`): 200; DELETE 204; POST 200, 201 or 202.
    */
   success?: readonly number[];
+  /**
+   * A status whose answer has another schema than `response` (links to other operations are
+   * drawn from `response` only, so they stay off these statuses).
+   */
+  responseByStatus?: Readonly<Record<number, z.ZodType>>;
   /** Audit action name; mutating routes default to `<method> <path>`. */
   audit?: string | false;
   /**
@@ -65,6 +70,7 @@ export interface Operation {
   params?: z.ZodType;
   response?: z.ZodType;
   success?: readonly number[];
+  responseByStatus?: Readonly<Record<number, z.ZodType>>;
 }
 
 export class Routes {

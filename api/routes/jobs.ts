@@ -275,7 +275,9 @@ export function registerJobs(routes: Routes, deps: JobsDeps): void {
       tag: 'jobs',
       role: 'operator',
       body: PlanMigration,
-      response: z.union([JobOut, DryRunOut]),
+      response: JobOut,
+      // 200: the job planned before (same job_key), or the answer of a dry run.
+      responseByStatus: { 200: z.union([JobOut, DryRunOut]) },
       success: [200, 201],
       readOnly: (body) => body.dry_run === true,
     },
