@@ -143,6 +143,12 @@ export function breakEven(
   };
 }
 
+/** The dataset's size and object count as a move counts them (an unknown count is 1). */
+export const objectsOf = (ds: { size_bytes: number; object_count?: number }) => ({
+  size_bytes: ds.size_bytes,
+  object_count: ds.object_count ?? 1,
+});
+
 /** The economics of moving one dataset to tier `to`: cost a month before and after, the move, its break-even. */
 export interface PlanCost extends BreakEven {
   from: TierName;
@@ -163,8 +169,8 @@ export function planCost(
   const from = ds.current_tier;
   const before = monthlyCost(tiers[from], usage).total;
   const after = monthlyCost(tiers[to], usage).total;
-  const objects = { size_bytes: ds.size_bytes, object_count: ds.object_count ?? 1 };
-  const move = moveCost(tiers[from], tiers[to], objects, Math.max(0, now - ds.tier_since) / DAY_MS);
+  const heldDays = Math.max(0, now - ds.tier_since) / DAY_MS;
+  const move = moveCost(tiers[from], tiers[to], objectsOf(ds), heldDays);
   return {
     from,
     to,

@@ -1,4 +1,4 @@
-import { GB, monthlyCost, monthlyUsage } from './cost';
+import { GB, monthlyCost, monthlyUsage, planCost } from './cost';
 import { age, choose, decide, explain } from './decide';
 import { defaultTiers } from './default-tiers';
 import { DEFAULT_RULES, type DatasetSignals, type PlacementRules } from './types';
@@ -353,6 +353,15 @@ describe('decide: break-even', () => {
     expect(d.recommended_tier).toBe('cold');
     expect(d.inputs.break_even!.pays_back).toBe(false);
     expect(rules(d)).toEqual(['recency', 'pinned']);
+  });
+
+  it('is the same break-even as planCost (the dry run) computes', () => {
+    const signals = inWarm(10, { object_count: 40, read_count: 7, bytes_read: 3 * GB });
+    const d = decide(signals, DEFAULT_RULES, tiers, NOW, 60);
+    const p = planCost(signals, tiers, 'cold', NOW, 60);
+    expect(d.inputs.break_even!.move_usd).toBeCloseTo(p.move_usd, 6);
+    expect(d.inputs.break_even!.saving_usd_month).toBeCloseTo(p.saving_usd_month, 6);
+    expect(d.inputs.break_even!.pays_back).toBe(p.pays_back);
   });
 
   it('counts one write request per object', () => {

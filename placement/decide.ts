@@ -6,6 +6,7 @@ import {
   monthlyCost,
   monthlyUsage,
   moveCost,
+  objectsOf,
   usd,
   type BreakEven,
 } from './cost';
@@ -350,12 +351,6 @@ export function moveSentence(m: BreakEven): string {
     ? `saves ${usd(m.saving_usd_month)}/month; ${cost}, paid back in ${days(m.payback_days!)}`
     : `costs ${usd(-m.saving_usd_month)}/month more; ${cost}`;
 }
-
-/** The dataset's size and object count as a move counts them (an unknown count is 1). */
-export const objectsOf = (ds: { size_bytes: number; object_count?: number }) => ({
-  size_bytes: ds.size_bytes,
-  object_count: ds.object_count ?? 1,
-});
 
 type Costs = Record<TierName, number>;
 type Allowed = Record<TierName, boolean>;

@@ -1,6 +1,6 @@
 /** Placement: pure decision logic (tiering rules, cost model). No I/O. */
 export * from './types';
-export { decide, choose, explain, age, moveSentence, objectsOf, type Choice } from './decide';
+export { decide, choose, explain, age, moveSentence, type Choice } from './decide';
 export { recencyTier } from './recency';
 export {
   monthlyCost,
@@ -8,6 +8,7 @@ export {
   moveCost,
   breakEven,
   planCost,
+  objectsOf,
   usd,
   days,
   GB,
