@@ -454,33 +454,50 @@ export class MigrationService {
       }
     };
 
+    // The checks `plan` makes, in its order. A key the caller chose that names a job: the
+    // plan would answer that job, so only "is it the same plan" applies. A derived key that
+    // names a job: the safety and one-at-a-time checks apply, the overlap checks do not.
     const known = explicitKey !== undefined ? await getJobByKey(db, explicitKey) : undefined;
     const key = explicitKey ?? derivedJobKey(d, dest, storageClass);
     const existing = known ?? (await getJobByKey(db, key));
+    const policyName = d.policy ?? DEFAULT_POLICY_NAME;
+    let safety: Safety | null = null;
     if (known) {
       await check('same_plan_for_key', () =>
         this.checkSamePlan(known, key, d, dest, storageClass, actor, keyField, true),
       );
+      safety = {
+        requireApproval: known.require_approval === 1,
+        retireSource: known.retire_source === 1,
+        retireGraceS: known.retire_grace_s,
+        fourEyes: known.four_eyes === 1,
+        approvers: parseApprovers(known.approvers),
+        retireLinkedFiles: known.retire_linked_files === 1,
+      };
+    } else {
+      await check('policy_safety', async () => {
+        const s = effectiveSafety(
+          safetyPolicy(policyName, await getPolicy(db, policyName)),
+          req,
+          actor.role,
+        );
+        safety = s;
+        return `policy "${policyName}": approval ${s.requireApproval ? 'needed' : 'not needed'}, source ${s.retireSource ? `retired after ${s.retireGraceS} s` : 'kept'}`;
+      });
+      await check('one_migration_at_a_time', () => this.busyWith(d, key));
     }
-    const policyName = d.policy ?? DEFAULT_POLICY_NAME;
-    let safety: Safety | null = null;
-    await check('policy_safety', async () => {
-      safety = effectiveSafety(
-        safetyPolicy(policyName, await getPolicy(db, policyName)),
-        req,
-        actor.role,
-      );
-      return `policy "${policyName}": approval ${safety.requireApproval ? 'needed' : 'not needed'}, source ${safety.retireSource ? `retired after ${safety.retireGraceS} s` : 'kept'}`;
-    });
-    await check('one_migration_at_a_time', () => this.busyWith(d, key));
-    await check('destination_free_of_datasets', async () => {
-      const other = await findOverlappingDataset(db, destKey);
-      return other ? destinationTaken({ kind: 'overlaps_dataset', other }, dest, d.id) : undefined;
-    });
-    await check('destination_free_of_migrations', async () => {
-      const job = await findOverlappingMigration(db, destKey, { exceptJobKey: key });
-      return job ? destinationTaken({ kind: 'overlaps_migration', job }, dest, d.id) : undefined;
-    });
+    if (!existing) {
+      await check('destination_free_of_datasets', async () => {
+        const other = await findOverlappingDataset(db, destKey);
+        return other
+          ? destinationTaken({ kind: 'overlaps_dataset', other }, dest, d.id)
+          : undefined;
+      });
+      await check('destination_free_of_migrations', async () => {
+        const job = await findOverlappingMigration(db, destKey);
+        return job ? destinationTaken({ kind: 'overlaps_migration', job }, dest, d.id) : undefined;
+      });
+    }
 
     const targetTier = req.target_tier ?? (await this.inferTier(d, dest));
     const tiers = tierTable(await listTiers(db));
@@ -489,7 +506,7 @@ export class MigrationService {
       tiers && targetTier && inputs
         ? planCost(inputs.signals, tiers, targetTier, Date.now())
         : null;
-    const s = safety as Safety | null;
+    const s: Safety | null = safety;
     return {
       dry_run: true,
       ok: checks.every((c) => c.ok),

@@ -174,6 +174,25 @@ describe('dry run of a migration plan', () => {
     expect(failed.destination_free_of_datasets).toMatch(new RegExp(`dataset ${other} "dry-c"`));
     expect(await counts()).toEqual(before);
 
+    // The job_key of the running job: the plan would answer that job (same plan, same
+    // caller), or refuse another caller the key.
+    const again = {
+      dataset_id: id,
+      target_location: cold('dry-b-elsewhere'),
+      job_key: 'dry-run-busy',
+      dry_run: true,
+    };
+    const same = await api.request('POST', '/plan-migration', again, as('ops'));
+    expect(same.body).toMatchObject({
+      ok: true,
+      existing_job_id: '00000000-0000-4000-8000-000000000001',
+      checks: [{ name: 'same_plan_for_key', ok: true }],
+    });
+    const taken = await api.request('POST', '/plan-migration', again, as('root'));
+    expect(taken.body.ok).toBe(false);
+    expect(taken.body.checks[0].detail).toMatch(/taken by a migration another caller planned/);
+    expect(await counts()).toEqual(before);
+
     // The admin may skip the approval: that check passes, and the effective safety shows it.
     const admin = await api.request(
       'POST',
