@@ -227,12 +227,14 @@ export function openApiDocument(operations: Operation[], version: string): Recor
     const links = linksFrom(b, built);
     const responses: Record<string, unknown> = {};
     for (const status of successStatuses(op)) {
+      const other = op.responseByStatus?.[status];
+      const answer = other ? toSchema(other) : b.answer;
       responses[String(status)] = {
         description: successDescriptions[status] ?? 'Success',
-        ...(status !== 204 && b.answer
-          ? { content: { 'application/json': { schema: b.answer } } }
+        ...(status !== 204 && answer
+          ? { content: { 'application/json': { schema: answer } } }
           : {}),
-        ...(status !== 204 && Object.keys(links).length ? { links } : {}),
+        ...(status !== 204 && !other && Object.keys(links).length ? { links } : {}),
       };
     }
     for (const [status, description] of Object.entries({

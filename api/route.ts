@@ -31,8 +31,18 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
    * (api/openapi.ts `successStatuses`): 200; DELETE 204; POST 200, 201 or 202.
    */
   success?: readonly number[];
+  /**
+   * A status whose answer has another schema than `response` (links to other operations are
+   * drawn from `response` only, so they stay off these statuses).
+   */
+  responseByStatus?: Readonly<Record<number, z.ZodType>>;
   /** Audit action name; mutating routes default to `<method> <path>`. */
   audit?: string | false;
+  /**
+   * A request of a mutating route that changes nothing (a dry run): it gets no audit entry
+   * and no idempotency record (a stored dry-run answer would be replayed to the real plan).
+   */
+  readOnly?: (body: z.output<B>) => boolean;
 }
 
 export interface Reply {
@@ -60,6 +70,7 @@ export interface Operation {
   params?: z.ZodType;
   response?: z.ZodType;
   success?: readonly number[];
+  responseByStatus?: Readonly<Record<number, z.ZodType>>;
 }
 
 export class Routes {
@@ -121,7 +132,8 @@ export class Routes {
           z.output<Q>,
           z.output<P>
         >;
-        const key = mutating ? req.get('idempotency-key') : undefined;
+        const changes = mutating && !spec.readOnly?.(body as z.output<B>);
+        const key = changes ? req.get('idempotency-key') : undefined;
         const reply = key
           ? await runIdempotent(
               this.db,
@@ -129,7 +141,7 @@ export class Routes {
               () => handler(ctx),
             )
           : await handler(ctx);
-        if (mutating && spec.audit !== false && (reply.status ?? 200) < 400) {
+        if (changes && spec.audit !== false && (reply.status ?? 200) < 400) {
           await this.db
             .insertInto('audit_log')
             .values({

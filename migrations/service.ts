@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { DimError, Errors } from '../errors';
+import { planCost, type PlanCost } from '../placement/cost';
 import { resolveLocation } from '../placement/location';
 import { normalizeGcsStorageClass, normalizeS3StorageClass } from '../storage/classes';
 import type { DatasetLocation } from '../storage/location';
@@ -17,10 +18,16 @@ import {
   updateJob,
   type JobFilter,
 } from '../store/jobs';
-import { insertJobIfFree, type PlanOutcome } from '../store/overlap';
+import {
+  findOverlappingDataset,
+  findOverlappingMigration,
+  insertJobIfFree,
+  type PlanOutcome,
+} from '../store/overlap';
 import { DEFAULT_POLICY_NAME, getPolicy } from '../store/policies';
 import type { Dataset, MigrationJob, Policy, Tier } from '../store/schema';
-import { listTiers } from '../store/tiers';
+import { placementInputs } from '../store/recommendations';
+import { listTiers, tierTable } from '../store/tiers';
 import { approvalRefusal } from '../workflows/approval';
 import {
   approveSignal,
@@ -28,7 +35,7 @@ import {
   migrationWorkflowId,
   type MigrationProgress,
 } from '../workflows/migration-contract';
-import { effectiveSafety, type PlannerRole, type SafetyPolicy } from './precedence';
+import { effectiveSafety, type PlannerRole, type Safety, type SafetyPolicy } from './precedence';
 import {
   needTemporal,
   parseApprovers,
@@ -81,6 +88,50 @@ export type PlanOptions = Pick<
   PlanRequest,
   'require_approval' | 'retire_source' | 'retire_grace_s' | 'job_key'
 >;
+
+/** One rule a plan must pass, and how it fared in a dry run. */
+export interface DryRunCheck {
+  name:
+    | 'same_plan_for_key'
+    | 'policy_safety'
+    | 'one_migration_at_a_time'
+    | 'destination_free_of_datasets'
+    | 'destination_free_of_migrations';
+  ok: boolean;
+  /** What passed, or why it would be refused (the error the real plan would answer). */
+  detail: string;
+}
+
+/** What a plan would do, from `dryRun`: nothing is written or started. */
+export interface DryRun {
+  dry_run: true;
+  /** Every check passed: planning it for real would start a migration. */
+  ok: boolean;
+  dataset_id: number;
+  source_uri: string;
+  target_location: string;
+  storage_class: string;
+  current_tier: Tier;
+  /** The tier the destination belongs to (given, or the tier whose template resolves to it). */
+  target_tier: Tier | null;
+  job_key: string;
+  /** The job planning it would return (same job_key), if one exists. */
+  existing_job_id: string | null;
+  /** The dataset's registered object count and size (not a fresh listing of the source). */
+  objects: number;
+  bytes: number;
+  /** The cost model's view (placement/cost.ts); null when the destination is no tier of the table. */
+  cost: PlanCost | null;
+  /** The effective safety (policy and request, migrations/precedence.ts); null when refused. */
+  safety: {
+    require_approval: boolean;
+    retire_source: boolean;
+    retire_grace_s: number;
+    four_eyes: boolean;
+    approvers: string[];
+  } | null;
+  checks: DryRunCheck[];
+}
 
 export interface Planned {
   job: MigrationJob;
@@ -139,6 +190,20 @@ function destinationTaken(
   );
 }
 
+/** One migration of a dataset at a time: another destination would race this one's switch. */
+function datasetBusy(
+  datasetId: number,
+  busy: Pick<MigrationJob, 'job_id' | 'status' | 'dest_uri'>,
+): DimError {
+  return new DimError(
+    'conflict',
+    409,
+    `dataset ${datasetId} is being migrated to ${busy.dest_uri} (job ${busy.job_id}, ${busy.status}); wait for it or cancel it first`,
+    'body.dataset_id',
+    { job_id: busy.job_id },
+  );
+}
+
 /** The policy's safety settings; a dataset without a policy row gets the safe defaults. */
 function safetyPolicy(name: string, p: Policy | undefined): SafetyPolicy {
   return {
@@ -163,29 +228,11 @@ export class MigrationService {
   async plan(req: PlanRequest, actor: Actor, idempotencyKey?: string): Promise<Planned> {
     const { db } = this;
     const t = needTemporal(this.deps.temporal);
-    const d = await getDataset(db, req.dataset_id);
-    if (!d) {
-      throw new DimError(
-        'not_found',
-        404,
-        `body.dataset_id: dataset ${req.dataset_id} does not exist`,
-        'body.dataset_id',
-      );
-    }
-    const { uri: dest, key: destKey } = await this.deps.datasetLocation(
-      req.target_location,
-      'body.target_location',
+    const { d, dest, destKey, storageClass, keyField, explicitKey } = await this.resolve(
+      req,
+      idempotencyKey,
     );
-    const storageClass = normalizeStorageClass(dest, req.storage_class, 'body.storage_class');
-    if (idempotencyKey !== undefined && !JOB_KEY_RE.test(idempotencyKey)) {
-      throw Errors.invalid(
-        'header.Idempotency-Key',
-        'may hold 1 to 128 letters, digits, ".", "_", ":" and "-"',
-      );
-    }
-    const keyField = req.job_key !== undefined ? 'body.job_key' : 'header.Idempotency-Key';
     // A key the client chose finds its job even after the dataset moved (planning again is a no-op).
-    const explicitKey = req.job_key ?? idempotencyKey;
     const known = explicitKey !== undefined ? await getJobByKey(db, explicitKey) : undefined;
     if (known) {
       this.checkSamePlan(known, explicitKey!, d, dest, storageClass, actor, keyField, true);
@@ -227,16 +274,7 @@ export class MigrationService {
       updated_at: now,
       dest_key: destKey,
     });
-    if (outcome.kind === 'dataset_busy') {
-      const busy = outcome.job;
-      throw new DimError(
-        'conflict',
-        409,
-        `dataset ${d.id} is being migrated to ${busy.dest_uri} (job ${busy.job_id}, ${busy.status}); wait for it or cancel it first`,
-        'body.dataset_id',
-        { job_id: busy.job_id },
-      );
-    }
+    if (outcome.kind === 'dataset_busy') throw datasetBusy(d.id, outcome.job);
     if (outcome.kind === 'overlaps_dataset' || outcome.kind === 'overlaps_migration') {
       throw destinationTaken(outcome, dest, d.id);
     }
@@ -401,6 +439,184 @@ export class MigrationService {
       target: `job:${job.job_id}`,
     });
     return startWorkflow(this.db, t, reset);
+  }
+
+  /**
+   * What `plan` would do, without doing it: no row, no audit entry, no workflow. Bad input
+   * (no such dataset, a location or storage class that is not valid) is still an error; a
+   * plan that a rule would refuse answers with that check failed (`ok: false`).
+   */
+  async dryRun(req: PlanRequest, actor: Actor, idempotencyKey?: string): Promise<DryRun> {
+    const { db } = this;
+    const { d, dest, destKey, storageClass, keyField, explicitKey } = await this.resolve(
+      req,
+      idempotencyKey,
+    );
+    const checks: DryRunCheck[] = [];
+    const check = async (name: DryRunCheck['name'], run: () => unknown): Promise<void> => {
+      try {
+        const failed = await run();
+        checks.push(
+          failed instanceof DimError
+            ? { name, ok: false, detail: failed.message }
+            : { name, ok: true, detail: typeof failed === 'string' ? failed : 'passed' },
+        );
+      } catch (err) {
+        if (!(err instanceof DimError)) throw err;
+        checks.push({ name, ok: false, detail: err.message });
+      }
+    };
+
+    // The checks `plan` makes, in its order. A key the caller chose that names a job: the
+    // plan would answer that job, so only "is it the same plan" applies. A derived key that
+    // names a job: the safety and one-at-a-time checks apply, the overlap checks do not.
+    const known = explicitKey !== undefined ? await getJobByKey(db, explicitKey) : undefined;
+    const key = explicitKey ?? derivedJobKey(d, dest, storageClass);
+    const existing = known ?? (await getJobByKey(db, key));
+    const policyName = d.policy ?? DEFAULT_POLICY_NAME;
+    let safety: Safety | null = null;
+    if (known) {
+      await check('same_plan_for_key', () =>
+        this.checkSamePlan(known, key, d, dest, storageClass, actor, keyField, true),
+      );
+      safety = {
+        requireApproval: known.require_approval === 1,
+        retireSource: known.retire_source === 1,
+        retireGraceS: known.retire_grace_s,
+        fourEyes: known.four_eyes === 1,
+        approvers: parseApprovers(known.approvers),
+        retireLinkedFiles: known.retire_linked_files === 1,
+      };
+    } else {
+      await check('policy_safety', async () => {
+        const s = effectiveSafety(
+          safetyPolicy(policyName, await getPolicy(db, policyName)),
+          req,
+          actor.role,
+        );
+        safety = s;
+        return `policy "${policyName}": approval ${s.requireApproval ? 'needed' : 'not needed'}, source ${s.retireSource ? `retired after ${s.retireGraceS} s` : 'kept'}`;
+      });
+      await check('one_migration_at_a_time', () => this.busyWith(d, key));
+    }
+    if (!existing) {
+      await check('destination_free_of_datasets', async () => {
+        const other = await findOverlappingDataset(db, destKey);
+        return other
+          ? destinationTaken({ kind: 'overlaps_dataset', other }, dest, d.id)
+          : undefined;
+      });
+      await check('destination_free_of_migrations', async () => {
+        const job = await findOverlappingMigration(db, destKey);
+        return job ? destinationTaken({ kind: 'overlaps_migration', job }, dest, d.id) : undefined;
+      });
+    }
+
+    const targetTier = req.target_tier ?? (await this.inferTier(d, dest));
+    const tiers = tierTable(await listTiers(db));
+    const [inputs] = await placementInputs(db, { datasetId: d.id });
+    const cost =
+      tiers && targetTier && inputs
+        ? planCost(inputs.signals, tiers, targetTier, Date.now())
+        : null;
+    const s: Safety | null = safety;
+    return {
+      dry_run: true,
+      ok: checks.every((c) => c.ok),
+      dataset_id: d.id,
+      source_uri: d.path_uri,
+      target_location: dest,
+      storage_class: storageClass,
+      current_tier: d.current_tier,
+      target_tier: targetTier,
+      job_key: key,
+      existing_job_id: existing?.job_id ?? null,
+      objects: d.object_count,
+      bytes: Number(d.size_bytes),
+      cost,
+      safety: s && {
+        require_approval: s.requireApproval,
+        retire_source: s.retireSource,
+        retire_grace_s: s.retireGraceS,
+        four_eyes: s.fourEyes,
+        approvers: s.approvers,
+      },
+      checks,
+    };
+  }
+
+  /** The dry run of applying a stored recommendation (`applyRecommendation` without the doing). */
+  async dryRunRecommendation(
+    recommendationId: number,
+    opts: PlanOptions,
+    actor: Actor,
+  ): Promise<DryRun | null> {
+    const rec = await this.db
+      .selectFrom('recommendations')
+      .selectAll()
+      .where('id', '=', recommendationId)
+      .executeTakeFirst();
+    if (!rec) throw Errors.notFound('recommendation', recommendationId);
+    const d = await getDataset(this.db, rec.dataset_id);
+    if (!d || (rec.recommended_tier === d.current_tier && rec.target_location === d.path_uri)) {
+      return null;
+    }
+    // A target that is no valid destination now (roots or buckets changed): no plan to show.
+    return this.dryRun(
+      {
+        dataset_id: rec.dataset_id,
+        target_location: rec.target_location,
+        storage_class: rec.storage_class,
+        target_tier: rec.recommended_tier,
+        recommendation_id: rec.id,
+        ...opts,
+      },
+      actor,
+    ).catch((err: unknown) => {
+      if (err instanceof DimError && err.status < 500) return null;
+      throw err;
+    });
+  }
+
+  /** The dataset, the destination (normalized, with its key) and the key of a plan; 4xx on bad input. */
+  private async resolve(req: PlanRequest, idempotencyKey: string | undefined) {
+    const d = await getDataset(this.db, req.dataset_id);
+    if (!d) {
+      throw new DimError(
+        'not_found',
+        404,
+        `body.dataset_id: dataset ${req.dataset_id} does not exist`,
+        'body.dataset_id',
+      );
+    }
+    const { uri: dest, key: destKey } = await this.deps.datasetLocation(
+      req.target_location,
+      'body.target_location',
+    );
+    const storageClass = normalizeStorageClass(dest, req.storage_class, 'body.storage_class');
+    if (idempotencyKey !== undefined && !JOB_KEY_RE.test(idempotencyKey)) {
+      throw Errors.invalid(
+        'header.Idempotency-Key',
+        'may hold 1 to 128 letters, digits, ".", "_", ":" and "-"',
+      );
+    }
+    const keyField = req.job_key !== undefined ? 'body.job_key' : 'header.Idempotency-Key';
+    return { d, dest, destKey, storageClass, keyField, explicitKey: req.job_key ?? idempotencyKey };
+  }
+
+  /**
+   * One migration of a dataset at a time (another destination would race this one's
+   * switch): the refusal when another job of the dataset (not `key`'s) has not ended.
+   */
+  private async busyWith(d: Dataset, key: string): Promise<DimError | undefined> {
+    const busy = await this.db
+      .selectFrom('migration_jobs')
+      .select(['job_id', 'job_key', 'status', 'dest_uri'])
+      .where('dataset_id', '=', d.id)
+      .where('status', 'not in', [...TERMINAL_STATUSES])
+      .executeTakeFirst();
+    if (!busy || busy.job_key === key) return undefined;
+    return datasetBusy(d.id, busy);
   }
 
   private async load(jobId: string): Promise<MigrationJob> {

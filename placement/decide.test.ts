@@ -1,4 +1,4 @@
-import { GB, monthlyCost, monthlyUsage } from './cost';
+import { GB, monthlyCost, monthlyUsage, planCost } from './cost';
 import { age, choose, decide, explain } from './decide';
 import { defaultTiers } from './default-tiers';
 import { DEFAULT_RULES, type DatasetSignals, type PlacementRules } from './types';
@@ -56,17 +56,16 @@ describe('decide: recency', () => {
     expect(d.target_location).toBe('file:///data/storage/warm/sample');
     expect(d.reason).toMatch(/^Last accessed 5 min ago, within the 10 min warm window → warm\./);
     expect(d.reason).toMatch(
-      /Move from hot to warm \(\$1\.25\/month instead of \$10\.00\/month\)\./,
+      /Move from hot to warm \(\$1\.25\/month instead of \$10\.00\/month\): saves \$8\.75\/month; the move costs \$0\.000001, paid back in under a day\.$/,
     );
-    expect(d.reason).toMatch(/warm bills at least 30 days/);
   });
 
-  it('never accessed → cold, citing the cost model and the 90-day commitment', () => {
+  it('never accessed → cold, citing the saving, the move cost and the payback', () => {
     const d = decide(ds(), DEFAULT_RULES, tiers, NOW);
     expect(d.recommended_tier).toBe('cold');
     expect(d.target_location).toBe('file:///data/storage/cold/sample');
     expect(d.reason).toBe(
-      'Never accessed → cold. Move from hot to cold ($0.4/month instead of $10.00/month). cold bills at least 90 days: $1.20 committed.',
+      'Never accessed → cold. Move from hot to cold ($0.4/month instead of $10.00/month): saves $9.60/month; the move costs $0.00001, paid back in under a day.',
     );
   });
 
@@ -260,6 +259,120 @@ describe('decide: minimum residency', () => {
   });
 });
 
+describe('decide: break-even', () => {
+  // 100 GB in warm, never read: cold would cost $0.40/month instead of $1.25 (saves $0.85),
+  // and the move costs warm's retrieval, 100 GB × $0.01 = $1.00, plus 1 object × $0.01/1000
+  // into cold: paid back in 1.00001 / (0.85 / (730/24)) = 35.8 days.
+  const inWarm = (heldDays: number, over: Partial<DatasetSignals> = {}) =>
+    ds({ current_tier: 'warm', tier_since: NOW - heldDays * DAY, ...over });
+
+  it('refuses a move that does not pay back within the horizon (30 days)', () => {
+    const d = decide(inWarm(100), DEFAULT_RULES, tiers, NOW);
+    expect(d.recommended_tier).toBe('warm');
+    expect(d.action).toBe('stay');
+    expect(rules(d)).toEqual(['recency', 'break_even']);
+    expect(d.inputs.break_even).toMatchObject({ to: 'cold', horizon_days: 30, pays_back: false });
+    expect(d.inputs.break_even!.saving_usd_month).toBeCloseTo(0.85, 6);
+    expect(d.inputs.break_even!.move_usd).toBeCloseTo(1.00001, 6);
+    expect(d.inputs.break_even!.payback_days).toBeCloseTo(1.00001 / (0.85 / (730 / 24)), 3);
+    expect(d.reason).toBe(
+      'Never accessed → cold; moving to cold would save $0.85/month, but the move costs $1.00, not paid back within 30 days. Keep in warm ($1.25/month).',
+    );
+  });
+
+  it('accepts it when it pays back within a longer horizon, and says in how many days', () => {
+    const d = decide(inWarm(100), DEFAULT_RULES, tiers, NOW, 60);
+    expect(d.recommended_tier).toBe('cold');
+    expect(d.action).toBe('move');
+    expect(d.inputs.break_even).toMatchObject({ to: 'cold', horizon_days: 60, pays_back: true });
+    expect(d.reason).toBe(
+      'Never accessed → cold. Move from warm to cold ($0.4/month instead of $1.25/month): saves $0.85/month; the move costs $1.00, paid back in 36 days.',
+    );
+  });
+
+  it('counts the early-deletion charge of leaving a tier before its minimum storage days', () => {
+    // 10 of warm's 30 days held: 20 days × 100 GB × $0.0125 / (730/24) = $0.8219 more.
+    const early = 20 * 100 * 0.0125 * (24 / 730);
+    const d = decide(inWarm(10), DEFAULT_RULES, tiers, NOW, 60);
+    expect(d.inputs.break_even!.move_usd).toBeCloseTo(1.00001 + early, 6);
+    expect(d.inputs.break_even!.pays_back).toBe(false);
+    expect(d.recommended_tier).toBe('warm');
+    expect(d.reason).toMatch(/the move costs \$1\.82, not paid back within 60 days/);
+  });
+
+  it('a move into a dearer tier does not pay back: a recent read alone does not bring cold data back', () => {
+    const d = decide(
+      ds({ current_tier: 'cold', last_access_ts: ago(5) }),
+      DEFAULT_RULES,
+      tiers,
+      NOW,
+    );
+    expect(d.recommended_tier).toBe('cold');
+    expect(d.reason).toMatch(/moving to hot would not save anything/);
+  });
+
+  it('heavy reads make the faster tier the cheaper one, and then it moves', () => {
+    // 1 GB read 10,000 times in 30 days: cold's retrieval fees ($304/month) dwarf hot's storage.
+    const d = decide(
+      ds({
+        current_tier: 'cold',
+        size_bytes: GB,
+        last_access_ts: ago(5),
+        read_count: 10_000,
+        bytes_read: 10_000 * GB,
+        tier_since: ago(100 * 86_400),
+      }),
+      DEFAULT_RULES,
+      tiers,
+      NOW,
+    );
+    expect(d.recommended_tier).toBe('hot');
+    expect(d.inputs.break_even!.pays_back).toBe(true);
+  });
+
+  it('respects the SLO: a current tier that breaks it is left whatever the break-even says', () => {
+    const d = decide(
+      ds({ current_tier: 'cold', tier_since: ago(86_400) }),
+      policy({ latency_slo_ms: 50 }),
+      tiers,
+      NOW,
+    );
+    expect(d.recommended_tier).toBe('warm');
+    expect(d.inputs.break_even!.pays_back).toBe(false);
+    expect(d.reason).toMatch(/: costs \$0\.85\/month more; the move costs \$\d/);
+  });
+
+  it('never moves into a tier the SLO excludes to save money', () => {
+    const d = decide(inWarm(100), policy({ latency_slo_ms: 50 }), tiers, NOW, 1000);
+    expect(d.recommended_tier).toBe('warm');
+    expect(d.inputs.break_even).toBeNull();
+  });
+
+  it('a pinned tier still wins', () => {
+    const d = decide(inWarm(1), policy({ pinned_tier: 'cold' }), tiers, NOW);
+    expect(d.recommended_tier).toBe('cold');
+    expect(d.inputs.break_even!.pays_back).toBe(false);
+    expect(rules(d)).toEqual(['recency', 'pinned']);
+  });
+
+  it('is the same break-even as planCost (the dry run) computes', () => {
+    const signals = inWarm(10, { object_count: 40, read_count: 7, bytes_read: 3 * GB });
+    const d = decide(signals, DEFAULT_RULES, tiers, NOW, 60);
+    const p = planCost(signals, tiers, 'cold', NOW, 60);
+    expect(d.inputs.break_even!.move_usd).toBeCloseTo(p.move_usd, 6);
+    expect(d.inputs.break_even!.saving_usd_month).toBeCloseTo(p.saving_usd_month, 6);
+    expect(d.inputs.break_even!.pays_back).toBe(p.pays_back);
+  });
+
+  it('counts one write request per object', () => {
+    const d = decide(ds({ object_count: 1_000_000 }), DEFAULT_RULES, tiers, NOW);
+    // 1,000,000 objects × $0.01 / 1000 into cold.
+    expect(d.inputs.break_even!.move_usd).toBeCloseTo(10, 6);
+    expect(d.inputs.break_even!.pays_back).toBe(false);
+    expect(d.recommended_tier).toBe('hot');
+  });
+});
+
 describe('decide: inputs', () => {
   it('records the signals, the policy and every rule that acted', () => {
     const d = decide(
@@ -278,7 +391,7 @@ describe('decide: inputs', () => {
       size_bytes: 100 * GB,
       read_count: 30,
       observed_days: 10,
-      reads_per_month: 90,
+      reads_per_month: 91.25,
       latency_slo_ms: 50,
       policy: 'p',
       cost_target_usd_month: 2,

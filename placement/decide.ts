@@ -1,4 +1,15 @@
-import { GB, MIN_OBSERVED_DAYS, usd } from './cost';
+import {
+  BREAK_EVEN_HORIZON_DAYS,
+  DAY_MS,
+  breakEven,
+  days,
+  monthlyCost,
+  monthlyUsage,
+  moveCost,
+  objectsOf,
+  usd,
+  type BreakEven,
+} from './cost';
 import { resolveLocation } from './location';
 import { recencyTier } from './recency';
 import {
@@ -8,7 +19,6 @@ import {
   type PlacementRules,
   type Step,
   type TierName,
-  type TierSpec,
   type TierTable,
 } from './types';
 
@@ -21,8 +31,9 @@ export function decide(
   rules: PlacementRules,
   tiers: TierTable,
   now: number,
+  horizonDays = BREAK_EVEN_HORIZON_DAYS,
 ): Decision {
-  return explain(choose(ds, rules, tiers, now));
+  return explain(choose(ds, rules, tiers, now, horizonDays));
 }
 
 /**
@@ -52,8 +63,9 @@ export interface Basis {
   heldS: number;
   observedDays: number;
   readsPerMonth: number;
-  sizeGb: number;
   cost: Costs;
+  /** The break-even test of the move the rules proposed, null when they proposed none. */
+  move: (BreakEven & { to: TierName }) | null;
   slo: number | null;
   steps: Step[];
   /** One per step after the first (recency), in the same order. */
@@ -67,7 +79,8 @@ type Note =
   | { rule: 'slo_excluded'; from: TierName; tier: TierName }
   | { rule: 'cost_target'; from: TierName; tier: TierName; within: boolean }
   | { rule: 'cost_target_none'; from: TierName }
-  | { rule: 'min_residency'; held: boolean };
+  | { rule: 'min_residency'; held: boolean }
+  | { rule: 'break_even'; to: TierName };
 
 /**
  * Chooses the tier. The rules run in this order; each later one adjusts what the earlier
@@ -87,32 +100,32 @@ type Note =
  * 5. **Minimum residency**: if the choice differs from the current tier and the dataset
  *    entered its current tier less than min_residency_s ago, it stays, so it does not
  *    flap. Except when the current tier breaks the SLO: then it moves anyway.
+ * 6. **Break-even**: a move is made only when the monthly saving (cost now minus cost
+ *    after, cost.ts) over `horizonDays` pays for the move's one-off cost (retrieval and
+ *    egress out of the current tier, write requests into the new one, the current tier's
+ *    early-deletion charge). Otherwise the dataset stays. Except when the current tier
+ *    breaks the SLO, or the tier is pinned: then it moves whatever the break-even says.
  *
  * Written for speed (the placement sweep runs it for every dataset): no sorting, few
- * allocations; `cost.ts` holds the same cost model in readable form and the tests check
- * that both agree.
+ * allocations. The costs come from cost.ts, the one formula.
  */
 export function choose(
   ds: DatasetSignals,
   rules: PlacementRules,
   tiers: TierTable,
   now: number,
+  horizonDays = BREAK_EVEN_HORIZON_DAYS,
 ): Choice {
   const lastAgeS =
     ds.last_access_ts === null ? null : Math.max(0, (now - ds.last_access_ts) / 1000);
   const heldS = Math.max(0, (now - ds.tier_since) / 1000);
 
-  // Usage per month, and the cost of each tier (see cost.ts).
-  const observedDays = Math.max(MIN_OBSERVED_DAYS, (now - ds.created_at) / 86_400_000);
-  const perMonth = 30 / observedDays;
-  const readsPerMonth = ds.read_count * perMonth;
-  const requestsK = ((ds.read_count + ds.write_count) * perMonth) / 1000;
-  const sizeGb = ds.size_bytes / GB;
-  const readGb = (ds.bytes_read * perMonth) / GB;
+  // Usage per month, and the cost of each tier (cost.ts).
+  const usage = monthlyUsage(ds, ds.created_at, now);
   const cost = {
-    hot: tierCost(tiers.hot, sizeGb, readGb, requestsK),
-    warm: tierCost(tiers.warm, sizeGb, readGb, requestsK),
-    cold: tierCost(tiers.cold, sizeGb, readGb, requestsK),
+    hot: monthlyCost(tiers.hot, usage).total,
+    warm: monthlyCost(tiers.warm, usage).total,
+    cold: monthlyCost(tiers.cold, usage).total,
   };
   const slo =
     ds.latency_slo_ms === null
@@ -193,12 +206,26 @@ export function choose(
     }
   }
 
-  const move = tier !== ds.current_tier;
+  // 6. Break-even of the move the rules proposed.
+  const current = ds.current_tier;
+  let move: Basis['move'] = null;
+  if (tier !== current) {
+    const heldDays = (heldS * 1000) / DAY_MS;
+    const oneOff = moveCost(tiers[current], tiers[tier], objectsOf(ds), heldDays).total;
+    move = { to: tier, ...breakEven(cost[current], cost[tier], oneOff, horizonDays) };
+    if (!move.pays_back && !rules.pinned_tier && ok[current]) {
+      notes.push({ rule: 'break_even', to: tier });
+      tier = current;
+      steps.push({ rule: 'break_even', tier });
+    }
+  }
+
+  const moves = tier !== current;
   const spec = tiers[tier];
   return {
     recommended_tier: tier,
-    action: move ? 'move' : 'stay',
-    target_location: move ? resolveLocation(spec.location_template, ds) : ds.path_uri,
+    action: moves ? 'move' : 'stay',
+    target_location: moves ? resolveLocation(spec.location_template, ds) : ds.path_uri,
     storage_class: spec.storage_class,
     model_version: MODEL_VERSION,
     basis: {
@@ -207,10 +234,10 @@ export function choose(
       tiers,
       lastAgeS,
       heldS,
-      observedDays,
-      readsPerMonth,
-      sizeGb,
+      observedDays: usage.observed_days,
+      readsPerMonth: usage.reads_per_month,
       cost,
+      move,
       slo,
       steps,
       notes,
@@ -220,15 +247,12 @@ export function choose(
 
 /** The reason (one sentence per rule that acted, then the advice) and the inputs of a choice. */
 export function explain(c: Choice): Decision {
-  const { ds, rules, tiers, lastAgeS, heldS, cost, slo, sizeGb, steps } = c.basis;
+  const { ds, rules, lastAgeS, heldS, cost, move, slo, steps } = c.basis;
   const tier = c.recommended_tier;
   let reason = recencySentence(lastAgeS, steps[0]!.tier, rules);
   for (const n of c.basis.notes) reason += '; ' + noteSentence(n, c.basis);
-  if (c.action === 'move') {
-    const spec = tiers[tier];
-    reason += `. Move from ${ds.current_tier} to ${tier} (${usd(cost[tier])}/month instead of ${usd(cost[ds.current_tier])}/month).`;
-    if (spec.min_storage_days > 0 && sizeGb > 0)
-      reason += ` ${tier} bills at least ${spec.min_storage_days} days: ${usd((sizeGb * spec.price_gb_month * spec.min_storage_days) / 30)} committed.`;
+  if (c.action === 'move' && move) {
+    reason += `. Move from ${ds.current_tier} to ${tier} (${usd(cost[tier])}/month instead of ${usd(cost[ds.current_tier])}/month): ${moveSentence(move)}.`;
   } else {
     reason += `. Keep in ${tier} (${usd(cost[tier])}/month).`;
   }
@@ -261,6 +285,14 @@ export function explain(c: Choice): Decision {
         hot: Math.round(cost.hot * 1e6) / 1e6,
         warm: Math.round(cost.warm * 1e6) / 1e6,
         cold: Math.round(cost.cold * 1e6) / 1e6,
+      },
+      break_even: move && {
+        to: move.to,
+        saving_usd_month: Math.round(move.saving_usd_month * 1e6) / 1e6,
+        move_usd: Math.round(move.move_usd * 1e6) / 1e6,
+        payback_days: move.payback_days === null ? null : Math.round(move.payback_days * 1e4) / 1e4,
+        horizon_days: move.horizon_days,
+        pays_back: move.pays_back,
       },
       steps,
     },
@@ -303,16 +335,21 @@ function noteSentence(n: Note, b: Basis): string {
         ? `stays in ${current}: it has been there ${age(b.heldS)}, less than the ${age(rules.min_residency_s)} minimum residency`
         : `${current} breaks the SLO, so the ${age(rules.min_residency_s)} minimum residency does not hold it`;
     }
+    case 'break_even': {
+      const m = b.move!;
+      return m.saving_usd_month > 0
+        ? `moving to ${n.to} would save ${usd(m.saving_usd_month)}/month, but the move costs ${usd(m.move_usd)}, not paid back within ${m.horizon_days} days`
+        : `moving to ${n.to} would not save anything (${usd(cost[n.to])}/month instead of ${usd(cost[b.ds.current_tier])}/month)`;
+    }
   }
 }
 
-/** Monthly total of cost.ts's model, inlined: storage + retrieval + requests + egress. */
-function tierCost(t: TierSpec, sizeGb: number, readGb: number, requestsK: number): number {
-  return (
-    sizeGb * t.price_gb_month +
-    readGb * (t.price_retrieval_gb + t.egress_gb) +
-    requestsK * t.price_per_1k_requests
-  );
+/** The numbers of a move: "saves $12.40/month; the move costs $3.10, paid back in 8 days". */
+export function moveSentence(m: BreakEven): string {
+  const cost = `the move costs ${usd(m.move_usd)}`;
+  return m.saving_usd_month > 0
+    ? `saves ${usd(m.saving_usd_month)}/month; ${cost}, paid back in ${days(m.payback_days!)}`
+    : `costs ${usd(-m.saving_usd_month)}/month more; ${cost}`;
 }
 
 type Costs = Record<TierName, number>;

@@ -1,7 +1,24 @@
 /** Placement: pure decision logic (tiering rules, cost model). No I/O. */
 export * from './types';
-export { decide, choose, explain, age, type Choice } from './decide';
+export { decide, choose, explain, age, moveSentence, type Choice } from './decide';
 export { recencyTier } from './recency';
-export { monthlyCost, monthlyUsage, usd, GB, type CostBreakdown, type MonthlyUsage } from './cost';
+export {
+  monthlyCost,
+  monthlyUsage,
+  moveCost,
+  breakEven,
+  planCost,
+  objectsOf,
+  usd,
+  days,
+  GB,
+  MONTH_DAYS,
+  BREAK_EVEN_HORIZON_DAYS,
+  type BreakEven,
+  type CostBreakdown,
+  type MonthlyUsage,
+  type MoveCost,
+  type PlanCost,
+} from './cost';
 export { resolveLocation, templateProblem } from './location';
 export { defaultTiers } from './default-tiers';

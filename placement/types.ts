@@ -60,6 +60,8 @@ export interface DatasetSignals {
   path_uri: string;
   current_tier: TierName;
   size_bytes: number;
+  /** Objects in the dataset (write requests of a move); 1 when not given. */
+  object_count?: number;
   /** The dataset's own latency SLO; the stricter of it and the policy's applies. */
   latency_slo_ms: number | null;
   /** When the dataset entered its current tier (minimum residency counts from here). */
@@ -77,7 +79,7 @@ export const MODEL_VERSION = 'heuristic-v1';
 
 /** One rule that changed (or, for recency, set) the decision, and the tier it left. */
 export interface Step {
-  rule: 'recency' | 'pinned' | 'latency_slo' | 'cost_target' | 'min_residency';
+  rule: 'recency' | 'pinned' | 'latency_slo' | 'cost_target' | 'min_residency' | 'break_even';
   tier: TierName;
 }
 
@@ -119,6 +121,19 @@ export interface DecisionInputs {
   latency_slo_ms: number | null;
   /** Projected monthly cost in each tier (cost model), USD. */
   cost_usd_month: Record<TierName, number>;
+  /**
+   * The break-even test of the move the rules proposed (null when they proposed none): the
+   * monthly saving, the move's one-off cost, the days it takes to pay back (null: never) and
+   * the horizon it must pay back within.
+   */
+  break_even: {
+    to: TierName;
+    saving_usd_month: number;
+    move_usd: number;
+    payback_days: number | null;
+    horizon_days: number;
+    pays_back: boolean;
+  } | null;
   /** The rules that acted, in order, and the tier each left. */
   steps: Step[];
 }

@@ -261,7 +261,8 @@ describe('recommendations change only when the advice does', () => {
     const newer = (now: number[], before: number[]) => now.map((id, i) => id > before[i]!);
     let before = await ids();
 
-    // Dataset 3 is now in cold (advised: warm, as before, same target and storage class).
+    // Dataset 3 is now in cold: advised to stay there (a move to warm would cost more a
+    // month and never pay back), a new recommendation.
     await store.db
       .updateTable('datasets')
       .set({ current_tier: 'cold' })
@@ -270,16 +271,16 @@ describe('recommendations change only when the advice does', () => {
     let now = await ids();
     expect(newer(now, before)).toEqual([false, false, true]);
 
-    // The warm tier's location changes: datasets 1 and 3 (advised to move there) get new
-    // targets; dataset 2 (staying in hot, at its own URI) keeps its recommendation.
+    // The warm tier's location changes: dataset 1 (advised to move there) gets a new
+    // target; datasets 2 and 3 (staying where they are, at their own URIs) keep theirs.
     const moved = {
       ...tiers,
       warm: { ...tiers.warm, location_template: 'file:///elsewhere/{id}' },
     };
     [before, now] = [now, await ids(moved)];
-    expect(newer(now, before)).toEqual([true, false, true]);
-    expect((await getRecommendation(store.db, now[2]!))!.target_location).toBe(
-      'file:///elsewhere/3',
+    expect(newer(now, before)).toEqual([true, false, false]);
+    expect((await getRecommendation(store.db, now[0]!))!.target_location).toBe(
+      'file:///elsewhere/1',
     );
 
     // The hot tier's storage class changes: only dataset 2 (in hot) is affected.
@@ -304,7 +305,8 @@ describe('recommendations change only when the advice does', () => {
     expect((await getRecommendation(store.db, now[0]!))!.model_version).toBe('heuristic-v1');
 
     // The recommended tier alone: hot and warm at the same location, in the same class,
-    // and dataset 3 (in cold, advised warm) read a second ago, so now advised hot.
+    // and dataset 3 (in cold) read heavily, so that leaving cold pays back: advised warm
+    // (last read 400 s ago), then, read a second ago, advised hot.
     const alike = {
       ...recast,
       hot: {
@@ -315,6 +317,21 @@ describe('recommendations change only when the advice does', () => {
     };
     [before, now] = [now, await ids(alike)];
     expect(newer(now, before)).toEqual([false, true, false]);
+    await store.db
+      .insertInto('access_totals')
+      .values({
+        dataset_id: 3,
+        read_count: 100,
+        write_count: 0,
+        bytes_read: 100 * 10 ** 9,
+        bytes_written: 0,
+        lat_sum_ms: 0,
+        lat_count: 0,
+        last_access_ts: later - 400_000,
+      })
+      .execute();
+    [before, now] = [now, await ids(alike)];
+    expect(newer(now, before)).toEqual([false, false, true]);
     await store.db
       .updateTable('datasets')
       .set({ last_access_ts: later - 1000 })

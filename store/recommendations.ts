@@ -73,6 +73,7 @@ const COLUMNS = [
   ['h.target_location', 'h_target_location'],
   ['h.storage_class', 'h_storage_class'],
   ['h.model_version', 'h_model_version'],
+  ['d.object_count', 'object_count'],
 ] as const;
 
 type Row = [
@@ -98,6 +99,7 @@ type Row = [
   h_target_location: string | null,
   h_storage_class: string | null,
   h_model_version: string | null,
+  object_count: number,
 ];
 
 /**
@@ -161,6 +163,7 @@ function signalsOf(r: Row): DatasetSignals {
     path_uri: r[2],
     current_tier: r[3],
     size_bytes: r[4],
+    object_count: r[21],
     latency_slo_ms: r[5],
     tier_since: r[6],
     created_at: r[7],

@@ -74,6 +74,10 @@ export const PlanMigration = z.strictObject({
     .max(64, 'must be at most 64 characters')
     .default('standard'),
   target_tier: tierSchema.optional(),
+  dry_run: z
+    .boolean({ error: 'must be true or false' })
+    .optional()
+    .describe('true: answer the plan (checks, cost, break-even) without starting anything'),
   ...planOptions,
 });
 
@@ -122,6 +126,75 @@ export const JobOut = z.object({
   retired_by: z.string().nullable(),
   progress: ProgressSchema,
   temporal_ui_url: z.string().nullable(),
+});
+
+const usdNumber = (what: string) => z.number().describe(`${what}, USD`);
+
+/** The answer of a dry run (migrations/service.ts `dryRun`): nothing was written or started. */
+export const DryRunOut = z.object({
+  dry_run: z.literal(true),
+  ok: z.boolean().describe('Every check passed: planning it for real would start a migration'),
+  dataset_id: z.number(),
+  source_uri: z.string(),
+  target_location: z.string(),
+  storage_class: z.string(),
+  current_tier: tierSchema,
+  target_tier: tierSchema.nullable(),
+  job_key: z.string(),
+  existing_job_id: z
+    .string()
+    .nullable()
+    .describe('The job planning it would return (same job_key), if one exists'),
+  objects: z.number().describe("The dataset's registered object count"),
+  bytes: z.number().describe("The dataset's registered size in bytes (not a fresh listing)"),
+  cost: z
+    .object({
+      from: tierSchema,
+      to: tierSchema,
+      monthly_before_usd: usdNumber('Cost a month in the current tier'),
+      monthly_after_usd: usdNumber('Cost a month in the target tier'),
+      saving_usd_month: usdNumber('Monthly saving (negative: the move costs more a month)'),
+      move_usd: usdNumber("The move's one-off cost"),
+      move: z.object({
+        retrieval: usdNumber('Retrieval out of the current tier'),
+        egress: usdNumber('Egress out of the current tier'),
+        requests: usdNumber('Write requests into the target tier'),
+        early_deletion: usdNumber("The current tier's minimum-storage charge still due"),
+        early_deletion_days: z.number(),
+        total: usdNumber('Sum of the above'),
+      }),
+      payback_days: z
+        .number()
+        .nullable()
+        .describe('Days until the saving pays the move; null: never'),
+      horizon_days: z.number(),
+      pays_back: z.boolean().describe('The saving over horizon_days covers the move'),
+    })
+    .nullable()
+    .describe('null when the destination is no tier of the tier table'),
+  safety: z
+    .object({
+      require_approval: z.boolean(),
+      retire_source: z.boolean(),
+      retire_grace_s: z.number(),
+      four_eyes: z.boolean(),
+      approvers: z.array(z.string()),
+    })
+    .nullable()
+    .describe('The effective safety of policy and request; null when the request is refused'),
+  checks: z.array(
+    z.object({
+      name: z.enum([
+        'same_plan_for_key',
+        'policy_safety',
+        'one_migration_at_a_time',
+        'destination_free_of_datasets',
+        'destination_free_of_migrations',
+      ]),
+      ok: z.boolean(),
+      detail: z.string(),
+    }),
+  ),
 });
 
 type JobJson = z.infer<typeof JobOut> & { live?: MigrationProgress };
@@ -198,15 +271,26 @@ export function registerJobs(routes: Routes, deps: JobsDeps): void {
       method: 'post',
       path: '/plan-migration',
       summary:
-        "Plan a migration of a dataset to a location and storage class; planning the same thing again returns the same job. require_approval, retire_source and retire_grace_s may only make the migration safer than the dataset's policy unless the caller is an admin",
+        "Plan a migration of a dataset to a location and storage class; planning the same thing again returns the same job. require_approval, retire_source and retire_grace_s may only make the migration safer than the dataset's policy unless the caller is an admin. With dry_run: true, answers 200 with the plan (objects, bytes, cost, break-even, checks passed or failed) and starts or writes nothing",
       tag: 'jobs',
       role: 'operator',
       body: PlanMigration,
       response: JobOut,
+      // 200: the job planned before (same job_key), or the answer of a dry run.
+      responseByStatus: { 200: z.union([JobOut, DryRunOut]) },
       success: [200, 201],
+      readOnly: (body) => body.dry_run === true,
     },
-    async ({ body, caller, req }) =>
-      planned(await service.plan(body, caller, req.get('idempotency-key'))),
+    async ({ body, caller, req }) => {
+      const { dry_run: dryRun, ...plan } = body;
+      if (dryRun) {
+        return {
+          status: 200,
+          body: await service.dryRun(plan, caller, req.get('idempotency-key')),
+        };
+      }
+      return planned(await service.plan(plan, caller, req.get('idempotency-key')));
+    },
   );
 
   routes.add(

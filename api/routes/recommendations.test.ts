@@ -110,7 +110,10 @@ describe('recommendations API', () => {
     const rec = res.body.items[0] as Rec;
     const again = await api.request('GET', `/recommendations/${rec.id}`);
     expect(again.status).toBe(200);
-    expect(again.body).toEqual(rec);
+    // By id it carries the dry run of applying it too (plan-dry-run.test.ts checks that).
+    const { plan, ...standing } = again.body;
+    expect(standing).toEqual(rec);
+    expect(plan).toMatchObject({ dry_run: true, dataset_id: rec.dataset_id });
 
     const stored = await api.store.db
       .selectFrom('recommendations')

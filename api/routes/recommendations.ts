@@ -2,7 +2,6 @@ import { z } from 'zod';
 import { Errors } from '../../errors';
 import type { EventSink } from '../../events/sink';
 import type { Logger } from '../../runtime/log';
-import type { Db } from '../../store/db';
 import {
   computeRecommendations,
   getRecommendation,
@@ -10,7 +9,9 @@ import {
 } from '../../store/recommendations';
 import { listTiers, tierTable } from '../../store/tiers';
 import { idParam, iso, pageQuery, type Routes } from '../route';
+import { MigrationService, type MigrationServiceDeps } from '../../migrations';
 import { loadDataset, tierSchema } from './datasets';
+import { DryRunOut } from './jobs';
 
 /**
  * `GET /recommendations` recomputes the advice for the datasets on the page (or the one
@@ -57,9 +58,10 @@ export function recommendationJson(r: StoredRecommendation): z.infer<typeof Reco
 
 export function registerRecommendations(
   routes: Routes,
-  deps: { db: Db; events: EventSink; log: Logger },
+  deps: MigrationServiceDeps & { events: EventSink; log: Logger; migrations?: MigrationService },
 ): void {
   const { db } = deps;
+  const service = deps.migrations ?? new MigrationService(deps);
 
   routes.add(
     {
@@ -122,16 +124,18 @@ export function registerRecommendations(
     {
       method: 'get',
       path: '/recommendations/:id',
-      summary: 'One stored recommendation',
+      summary:
+        'One stored recommendation, with plan: the dry run of applying it (as POST /plan-migration with dry_run answers it), null when it keeps the dataset where it is',
       tag: 'recommendations',
       role: 'viewer',
       params: idParam,
-      response: RecommendationOut,
+      response: RecommendationOut.extend({ plan: DryRunOut.nullable() }),
     },
-    async ({ params }) => {
+    async ({ params, caller }) => {
       const r = await getRecommendation(db, params.id);
       if (!r) throw Errors.notFound('recommendation', params.id);
-      return { body: recommendationJson(r) };
+      const plan = await service.dryRunRecommendation(r.id, {}, caller);
+      return { body: { ...recommendationJson(r), plan } };
     },
   );
 }
