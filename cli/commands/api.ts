@@ -59,7 +59,7 @@ async function list(
   for (;;) {
     const page = await ctx.api.call<{ items: Json[]; next_cursor: string | null }>(
       'GET',
-      path + q({ ...params, cursor, ...(all ? { limit: 1000 } : {}) }),
+      path + q({ ...params, cursor }),
     );
     items.push(...page.items);
     if (!all || !page.next_cursor) return { items, next_cursor: page.next_cursor };
