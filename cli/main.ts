@@ -25,6 +25,8 @@ Examples:
   dim plan logs --to file:///srv/cold/logs --wait
 `;
 
+const STORAGE_USAGE = 'check URI [--class NAME]... [--json]';
+
 const RUN_HELP: Record<string, { description: string; example: string }> = {
   up: {
     description:
@@ -135,8 +137,14 @@ export async function main(argv: string[]): Promise<void> {
     .exitOverride()
     .configureOutput({
       // commander's own errors (unknown command or option, missing argument): one line, exit 2
-      outputError: (text) =>
-        process.stderr.write(`dim: ${text.replace(/^error: /, '').trim()} (see dim --help)\n`),
+      outputError: (text) => {
+        const line = text
+          .replace(/^error: /, '')
+          .trim()
+          .replace(/'([^']*)'/g, '"$1"')
+          .replace(/\s*\n\s*/g, ' ');
+        process.stderr.write(`dim: ${line} (see dim --help)\n`);
+      },
     })
     .addHelpText('after', HELP_AFTER);
 
@@ -158,7 +166,9 @@ export async function main(argv: string[]): Promise<void> {
   program
     .command('storage')
     .description('check storage locations')
+    .usage(STORAGE_USAGE)
     .command('check')
+    .usage(STORAGE_USAGE.slice('check '.length))
     .description(
       'can dim use this file://, s3:// or gs:// location? (endpoint, credentials, bucket, list/write/read/delete of a probe, storage classes)',
     )
