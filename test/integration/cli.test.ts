@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startTestApi, type TestApi } from '../support/api';
-import { dimBin, freePort, repoRoot } from '../support/dim-process';
+import { dimBin, freePort, repoRoot, startDim, tempDir } from '../support/dim-process';
 import { datasetRow } from '../support/rows';
 
 /**
@@ -11,7 +11,7 @@ import { datasetRow } from '../support/rows';
  * a temporary store: the client commands that need no worker, their tables, --json, errors
  * and exit codes, and `jobs watch` following a job row to its end.
  */
-jest.setTimeout(60_000);
+jest.setTimeout(180_000);
 
 interface Run {
   code: number | null;
@@ -335,5 +335,53 @@ describe('dim (the CLI) against the API', () => {
     expect(JSON.parse(show.out)).toEqual((await api.request('GET', `/policies/${name}`)).body);
     const ls = await dim(['policies', 'ls']);
     expect(ls.out).toMatch(new RegExp(`^${name}\\s+cold\\s`, 'm'));
+  });
+});
+
+describe('dim plan --wait against dim up (a real migration on the Temporal dev server)', () => {
+  it('plans, draws progress lines, ends with completed and exit 0; the files are copied', async () => {
+    const dataDir = tempDir('cli-up');
+    const src = path.join(dataDir, 'storage', 'src');
+    mkdirSync(path.join(src, 'nested'), { recursive: true });
+    writeFileSync(path.join(src, 'a.bin'), randomBytes(300_000));
+    writeFileSync(path.join(src, 'nested', 'b.txt'), 'hello\n');
+    const up = await startDim('up', {
+      DIM_DATA_DIR: dataDir,
+      TEMPORAL_ADDRESS: '127.0.0.1:7233',
+      // Its own task queue: other checkouts' workers share this Temporal server.
+      DIM_TASK_QUEUE: `cli-test-${randomUUID()}`,
+      DIM_API_PORT: String(await freePort()),
+      DIM_WORKER_PORT: String(await freePort()),
+    });
+    try {
+      const env = { DIM_URL: up.ready.api! };
+      const name = `cli-mv-${randomUUID().slice(0, 8)}`;
+      const add = await dim(['datasets', 'add', name, `file://${src}`], { env });
+      expect(add.err).toBe('');
+      const dest = path.join(dataDir, 'storage', 'dst');
+      const r = await dim(['plan', name, '--to', `file://${dest}`, '--wait'], { env });
+      expect(r.err).toBe('');
+      expect(r.code).toBe(0);
+      const lines = r.out.trimEnd().split('\n');
+      expect(lines[0]).toMatch(
+        new RegExp(`^planned job [0-9a-f-]{36}: file://${src} -> file://${dest}$`),
+      );
+      const jobId = lines[0]!.split(' ')[2]!.replace(/:$/, '');
+      expect(lines.slice(1, -1).length).toBeGreaterThan(0);
+      for (const l of lines.slice(1, -1))
+        expect(l).toMatch(/^[a-z_]+\s+\S+ \S+ \/ \S+ \S+.*objects\s+\S+\s+ETA \S+$/);
+      expect(lines.at(-2)).toMatch(/^completed\s+.*\(100%\)\s+2\/2 objects/);
+      expect(lines.at(-1)).toBe(`job ${jobId} completed`);
+      expect(readFileSync(path.join(dest, 'nested', 'b.txt'), 'utf8')).toBe('hello\n');
+      expect(
+        readFileSync(path.join(dest, 'a.bin')).equals(readFileSync(path.join(src, 'a.bin'))),
+      ).toBe(true);
+
+      const show = JSON.parse((await dim(['datasets', 'show', name, '--json'], { env })).out);
+      expect(show.path_uri).toBe(`file://${dest}`);
+    } finally {
+      up.child.kill('SIGTERM');
+      await up.exited;
+    }
   });
 });
