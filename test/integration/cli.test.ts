@@ -22,9 +22,19 @@ interface Run {
 /** Runs `dim ...args`; `onOut` sees stdout as it comes (to act while the command runs). */
 function dim(
   args: string[],
-  opts: { env?: Record<string, string>; input?: string; onOut?: (soFar: string) => void } = {},
+  opts: {
+    env?: Record<string, string>;
+    input?: string;
+    onOut?: (soFar: string) => void;
+    /** Under a pseudo-terminal (util-linux `script`): stdout is a TTY then. */
+    tty?: boolean;
+  } = {},
 ): Promise<Run> {
-  const child = spawn(process.execPath, [dimBin, ...args], {
+  const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+  const [cmd, argv] = opts.tty
+    ? ['script', ['-qec', [process.execPath, dimBin, ...args].map(quote).join(' '), '/dev/null']]
+    : [process.execPath, [dimBin, ...args]];
+  const child = spawn(cmd, argv, {
     cwd: repoRoot,
     env: { ...process.env, DIM_URL: api.url, DIM_LOG_LEVEL: 'warn', ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -298,6 +308,54 @@ describe('dim (the CLI) against the API', () => {
     expect(f.out.trimEnd().split('\n').at(-1)).toBe(
       `job ${failed} failed: verify: checksum mismatch`,
     );
+  });
+
+  it('jobs watch on a terminal redraws one line in place', async () => {
+    const jobId = await addJob({ bytes_total: 2048, bytes_done: 512, objects_total: 2 });
+    let finished = false;
+    const r = await dim(['jobs', 'watch', jobId], {
+      tty: true,
+      onOut: (soFar) => {
+        if (finished || !soFar.includes('copying')) return;
+        finished = true;
+        void api.store.db
+          .updateTable('migration_jobs')
+          .set({ status: 'completed', bytes_done: 2048, objects_done: 2, updated_at: Date.now() })
+          .where('job_id', '=', jobId)
+          .execute();
+      },
+    });
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^\r\x1b\[2Kcopying\s+512 B \/ 2\.0 KiB \(25%\)/);
+    expect(r.out).toMatch(
+      /\r\x1b\[2Kcompleted\s+2\.0 KiB \/ 2\.0 KiB \(100%\)[^\r\n]*\r?\njob \S+ completed\r?\n$/,
+    );
+  });
+
+  it('with API keys: --key or DIM_API_KEY is sent as a bearer token; a 401/403 is one line', async () => {
+    const secured = await startTestApi({
+      apiKeys: [{ name: 'viewer', role: 'viewer', secret: 'viewer-secret-0123456789' }],
+    });
+    try {
+      const env = { DIM_URL: secured.url };
+      const none = await dim(['datasets', 'ls'], { env });
+      expect(none.code).toBe(1);
+      expect(none.err).toMatch(/^dim: .*\(HTTP 401\)\n$/);
+      const byFlag = await dim(['datasets', 'ls', '--key', 'viewer-secret-0123456789'], { env });
+      expect(byFlag.err).toBe('');
+      expect(byFlag.code).toBe(0);
+      const byEnv = await dim(['datasets', 'ls'], {
+        env: { ...env, DIM_API_KEY: 'viewer-secret-0123456789' },
+      });
+      expect(byEnv.code).toBe(0);
+      const forbidden = await dim(['datasets', 'add', 'x', 'file:///shared_storage/x'], {
+        env: { ...env, DIM_API_KEY: 'viewer-secret-0123456789' },
+      });
+      expect(forbidden.code).toBe(1);
+      expect(forbidden.err).toMatch(/^dim: .*\(HTTP 403\)\n$/);
+    } finally {
+      await secured.close();
+    }
   });
 
   it('tiers put FILE and show; policies put, show, ls', async () => {
