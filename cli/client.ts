@@ -29,8 +29,9 @@ export interface ApiClient {
 
 /** The API's problem+json as one line: its detail, naming the field unless it already does. */
 export function problemLine(status: number, p: Problem | undefined): string {
-  const detail = p?.detail ?? `the API answered HTTP ${status}`;
-  const field = p?.field && !detail.startsWith(`${p.field}:`) ? `${p.field}: ` : '';
+  if (!p?.detail) return `the API answered HTTP ${status}`;
+  const detail = p.detail;
+  const field = p.field && !detail.startsWith(`${p.field}:`) ? `${p.field}: ` : '';
   return `${field}${detail} (HTTP ${status})`;
 }
 
