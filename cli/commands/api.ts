@@ -85,7 +85,7 @@ function readJsonFile(file: string): Json {
     text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
   } catch (err) {
     throw new CliError(
-      `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
       2,
     );
   }
@@ -236,7 +236,7 @@ async function sendEvents(ctx: Ctx, file: string): Promise<number> {
     await opened;
   } catch (err) {
     throw new CliError(
-      `${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
       2,
     );
   }

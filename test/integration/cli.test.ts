@@ -381,7 +381,7 @@ describe('dim (the CLI) against the API', () => {
     expect(table.out.trimEnd().split('\n')).toHaveLength(4);
     const missing = await dim(['tiers', 'put', path.join(api.dataDir, 'nope.json')]);
     expect(missing.code).toBe(2);
-    expect(missing.err).toMatch(/nope\.json: ENOENT\n$/);
+    expect(missing.err).toMatch(/^dim: cannot read \S+nope\.json \(ENOENT\)\n$/);
 
     const name = `p-${randomUUID().slice(0, 8)}`;
     const putPolicy = await dim(['policies', 'put', '-'], {
