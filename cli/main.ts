@@ -1,40 +1,53 @@
-import { parseArgs } from 'node:util';
+import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { createLogger } from '../runtime/log';
 import type { Parts } from '../runtime/system';
 import { version } from '../package.json';
+import { STORAGE_NOTES } from './commands/storage-help';
 
-const HELP = `dim ${version} — Data in Motion: decides where each dataset should live and moves it there safely.
+/** After commander's own list of commands and options: configuration and examples. */
+const HELP_AFTER = `
+Run dim:     up, api, worker, bridge start processes; storage check tests a location.
+Drive dim:   datasets, events, recs, plan, jobs, policies and tiers call a running dim's API
+             at --url (DIM_URL, default http://127.0.0.1:8080) with --key (DIM_API_KEY).
+             Each prints a table, or with --json the API's JSON. dim <command> --help for more.
 
-Usage: dim <command> [options]
-
-Run dim:
-  up          everything on one machine: Temporal dev server (unless TEMPORAL_ADDRESS is set),
-              API and dashboard on :8080, migration worker on task queue dim-migrations,
-              Kafka bridge
-  api         only the REST API and dashboard (needs a Temporal: TEMPORAL_ADDRESS or a running dim up)
-  worker      only the migration worker (health and metrics on :8090)
-  bridge      only the Kafka bridge: access events (Kafka, or the local log without
-              KAFKA_BROKERS) → usage aggregates; relays events buffered while Kafka was down
-
-Storage:
-  storage check URI [--class NAME]... [--json]
-              can dim use this file://, s3:// or gs:// location? endpoint, credentials,
-              bucket, list/write/read/delete of a probe object, storage classes
-              (dim storage --help)
-
-Options:
-  --json      print machine-readable lines on stdout instead of the human summary
-  -h, --help  this help          -v, --version  dim's version
+Exit status: 0 ok; 1 failed (one line on stderr says why); 2 bad usage or bad input.
 
 Configuration comes from the environment (or a JSON file named by DIM_CONFIG_FILE):
   DIM_DATA_DIR=./var   DIM_API_PORT=8080   DIM_WORKER_PORT=8090   TEMPORAL_ADDRESS=host:7233
   KAFKA_BROKERS=host:9092,...   DIM_LOG_LEVEL=info   — see README.md for the full table.
 
 Examples:
-  dim up                                   # embedded default, nothing to configure
+  dim up                                     # embedded default, nothing to configure
   TEMPORAL_ADDRESS=temporal:7233 dim worker  # a worker against an existing cluster
+  dim datasets add logs file:///srv/data/logs && dim recs logs
+  dim plan logs --to file:///srv/cold/logs --wait
 `;
+
+const STORAGE_USAGE = 'check URI [--class NAME]... [--json]';
+
+const RUN_HELP: Record<string, { description: string; example: string }> = {
+  up: {
+    description:
+      'everything on one machine: Temporal dev server (unless TEMPORAL_ADDRESS is set), API and dashboard on :8080, migration worker, Kafka bridge',
+    example: 'dim up',
+  },
+  api: {
+    description:
+      'only the REST API and dashboard (needs a Temporal: TEMPORAL_ADDRESS or a running dim up)',
+    example: 'TEMPORAL_ADDRESS=127.0.0.1:7233 dim api',
+  },
+  worker: {
+    description: 'only the migration worker (health and metrics on :8090)',
+    example: 'TEMPORAL_ADDRESS=temporal:7233 dim worker',
+  },
+  bridge: {
+    description:
+      'only the Kafka bridge: access events (Kafka, or the local log without KAFKA_BROKERS) → usage aggregates; relays events buffered while Kafka was down',
+    example: 'KAFKA_BROKERS=127.0.0.1:9092 dim bridge',
+  },
+};
 
 const commands: Record<string, Parts> = {
   up: { devServer: true, api: true, worker: true, bridge: true },
@@ -110,47 +123,88 @@ async function run(command: string, json: boolean, config: Config): Promise<void
 }
 
 export async function main(argv: string[]): Promise<void> {
-  // `dim storage ...` parses its own options (cli/commands/storage.ts).
-  const first = argv.findIndex((a) => !a.startsWith('-'));
-  if (argv[first] === 'storage') {
-    const config = configOrExit();
-    const { storageCommand } = await import('./commands/storage');
-    const code = await storageCommand([...argv.slice(0, first), ...argv.slice(first + 1)], config, {
-      out: (t) => process.stdout.write(t),
-      err: (t) => process.stderr.write(t),
-    });
-    process.exit(code);
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-        json: { type: 'boolean' },
+  const program = new Command('dim')
+    .description(
+      'Data in Motion: decides where each dataset should live and moves it there safely.',
+    )
+    .version(version, '-v, --version', "dim's version")
+    .helpOption('-h, --help', 'this help')
+    .option('--json', "machine-readable output on stdout (the API's own JSON for client commands)")
+    .option('--url <url>', 'the dim API the client commands call (default DIM_URL)')
+    .option('--key <key>', 'API key sent as Authorization: Bearer (default DIM_API_KEY)')
+    .configureHelp({ showGlobalOptions: true })
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({
+      // commander's own errors (unknown command or option, missing argument): one line, exit 2
+      outputError: (text) => {
+        const line = text
+          .replace(/^error: /, '')
+          .trim()
+          .replace(/'([^']*)'/g, '"$1"')
+          .replace(/\s*\n\s*/g, ' ');
+        process.stderr.write(`dim: ${line} (see dim --help)\n`);
       },
-    });
-  } catch (err) {
-    fail(`${(err as Error).message} (see dim --help)`, 2);
-  }
-  const { values, positionals } = parsed;
-  if (values.version) {
-    process.stdout.write(`${version}\n`);
-    return;
-  }
-  const command = positionals[0];
-  if (values.help || !command || command === 'help') {
-    process.stdout.write(HELP);
-    return;
-  }
-  if (!(command in commands)) fail(`unknown command "${command}" (see dim --help)`, 2);
+    })
+    .addHelpText('after', HELP_AFTER);
 
-  const config = configOrExit();
+  for (const [name, what] of Object.entries(RUN_HELP)) {
+    program
+      .command(name)
+      .description(what.description)
+      .addHelpText('after', `\nExample:\n  ${what.example}`)
+      .action(async (_opts, cmd: Command) => {
+        const config = configOrExit();
+        try {
+          await run(name, cmd.optsWithGlobals<{ json?: boolean }>().json ?? false, config);
+        } catch (err) {
+          fail((err as Error).message);
+        }
+      });
+  }
+
+  program
+    .command('storage')
+    .description('check storage locations')
+    .usage(STORAGE_USAGE)
+    .command('check')
+    .usage(STORAGE_USAGE.slice('check '.length))
+    .description(
+      'can dim use this file://, s3:// or gs:// location? (endpoint, credentials, bucket, list/write/read/delete of a probe, storage classes)',
+    )
+    .argument('<uri>', 'file:///abs/path, s3://bucket/prefix or gs://bucket/prefix')
+    .option('--class <name...>', 'verify this storage class too ("all" for every class)')
+    .addHelpText(
+      'after',
+      `\n${STORAGE_NOTES}\nExample:\n  dim storage check s3://my-bucket/dim --class GLACIER_IR`,
+    )
+    .action(async (uri: string, opts: { class?: string[] }, cmd: Command) => {
+      const config = configOrExit();
+      const { storageCommand } = await import('./commands/storage');
+      const args = ['check', uri, ...(opts.class ?? []).flatMap((c) => ['--class', c])];
+      if (cmd.optsWithGlobals<{ json?: boolean }>().json) args.push('--json');
+      process.exitCode = await storageCommand(args, config, {
+        out: (t) => process.stdout.write(t),
+        err: (t) => process.stderr.write(t),
+      });
+    });
+
+  const { addClientCommands } = await import('./commands/api');
+  addClientCommands(program, configOrExit, {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+    tty: process.stdout.isTTY === true,
+  });
+
   try {
-    await run(command, values.json ?? false, config);
+    await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0
+      process.exit(err.exitCode === 0 ? 0 : 2);
+    }
+    const { CliError } = await import('./client');
+    if (err instanceof CliError) fail(err.message, err.code);
     fail((err as Error).message);
   }
 }

@@ -133,6 +133,11 @@ export const EnvSchema = z
           'must list name:role:secret entries (role viewer, operator or admin; secret of 16+ characters)',
         ),
     ).optional(),
+    // The API the CLI's client commands (dim datasets, jobs, ...) talk to, and the key they send.
+    DIM_URL: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://127.0.0.1:8080' })
+      .default('http://127.0.0.1:8080'),
+    DIM_API_KEY: z.string().min(1).optional(),
   })
   .strip();
 
@@ -151,6 +156,8 @@ export interface Config {
   toolsDir: string;
   logLevel: z.infer<typeof logLevel>;
   api: { host: string; port: number; keys: ApiKeyConfig[] };
+  /** What the CLI's client commands call: DIM_URL and DIM_API_KEY (overridden by --url, --key). */
+  client: { url: string; key: string | undefined };
   worker: { port: number; taskQueue: string };
   temporal: {
     /** Set when dim talks to an existing Temporal (TEMPORAL_ADDRESS); else dim starts a dev server. */
@@ -283,6 +290,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         return { name: name!, role: role as ApiKeyConfig['role'], secret: secret.join(':') };
       }),
     },
+    client: { url: e.DIM_URL.replace(/\/+$/, ''), key: e.DIM_API_KEY },
     worker: { port: e.DIM_WORKER_PORT, taskQueue: e.DIM_TASK_QUEUE },
     temporal: {
       address: e.TEMPORAL_ADDRESS,

@@ -1,0 +1,620 @@
+import { createReadStream, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { CliError, createClient, type ApiClient } from '../client';
+import { bytes, progressLine, table, type ProgressSample } from '../format';
+import type { Config } from '../../config';
+
+/**
+ * The commands that drive a running dim through its REST API: datasets, events, recs, plan,
+ * jobs, policies, tiers. Each prints a table for humans, or with --json the API's own JSON.
+ */
+
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-return -- the API's JSON (validated by the API, documented in its OpenAPI), printed or tabled as it comes */
+type Json = any;
+
+export interface ClientIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  /** Whether stdout is a terminal: the progress line is redrawn in place then. */
+  tty: boolean;
+}
+
+/** Everything an action needs: the client (from --url/--key over DIM_URL/DIM_API_KEY), --json, output. */
+interface Ctx {
+  api: ApiClient;
+  json: boolean;
+  io: ClientIo;
+}
+
+/** Events per POST /access-events: well under the API's 10,000 and its 2 MiB fast lane. */
+export const EVENTS_BATCH = 1000;
+/** How often `jobs watch` and `plan --wait` ask GET /jobs/{id}. */
+const POLL_MS = 1000;
+const TERMINAL = new Set(['completed', 'failed', 'cancelled', 'enqueue_failed']);
+
+const positiveInt = (what: string) => (v: string) => {
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`must be a whole number of ${what}`);
+  return Number(v);
+};
+
+const q = (params: Record<string, string | number | undefined>) => {
+  const s = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) s.set(k, String(v));
+  const t = s.toString();
+  return t ? `?${t}` : '';
+};
+
+/** A page, or with `all` every page (following next_cursor), as one `{items, next_cursor}`. */
+async function list(
+  ctx: Ctx,
+  path: string,
+  params: Record<string, string | undefined>,
+  all: boolean,
+) {
+  const items: Json[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await ctx.api.call<{ items: Json[]; next_cursor: string | null }>(
+      'GET',
+      path + q({ ...params, cursor }),
+    );
+    items.push(...page.items);
+    if (!all || !page.next_cursor) return { items, next_cursor: page.next_cursor };
+    cursor = page.next_cursor;
+  }
+}
+
+function moreHint(ctx: Ctx, next: string | null) {
+  if (next && !ctx.json) ctx.io.err('dim: more on the next page; --all lists every one\n');
+}
+
+/** A dataset by id, or by its unique name (GET /datasets?name=). */
+async function datasetId(ctx: Ctx, ref: string): Promise<number> {
+  if (/^\d+$/.test(ref)) return Number(ref);
+  const page = await ctx.api.call<{ items: Json[] }>('GET', `/datasets${q({ name: ref })}`);
+  if (!page.items[0]) throw new CliError(`dataset "${ref}" not found (dim datasets ls lists them)`);
+  return page.items[0].id as number;
+}
+
+function readJsonFile(file: string): Json {
+  let text: string;
+  try {
+    text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CliError(
+      `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      2,
+    );
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new CliError(`${file}: not valid JSON (${(err as Error).message})`, 2);
+  }
+}
+
+const datasetRows = (items: Json[]) =>
+  table(
+    ['ID', 'NAME', 'TIER', 'SIZE', 'OBJECTS', 'OWNER', 'POLICY', 'LAST ACCESS', 'LOCATION'],
+    items.map((d) => [
+      d.id,
+      d.name,
+      d.current_tier,
+      bytes(d.size_bytes),
+      d.object_count,
+      d.owner,
+      d.policy,
+      d.last_access_ts,
+      d.path_uri,
+    ]),
+  );
+
+function datasetDetail(d: Json): string {
+  const u = d.usage ?? {};
+  return table(
+    ['FIELD', 'VALUE'],
+    [
+      ['id', d.id],
+      ['name', d.name],
+      ['location', d.path_uri],
+      ['tier', d.current_tier],
+      ['size', `${bytes(d.size_bytes)} (${d.size_bytes} bytes)`],
+      ['objects', d.object_count],
+      ['owner', d.owner],
+      ['policy', d.policy],
+      ['latency SLO ms', d.latency_slo_ms],
+      ['reads / writes', `${u.read_count ?? 0} / ${u.write_count ?? 0}`],
+      ['bytes read', bytes(u.bytes_read ?? 0)],
+      ['last access', d.last_access_ts],
+      ['created', d.created_at],
+    ],
+  );
+}
+
+const progressOf = (j: Json): ProgressSample => {
+  const p = j.live ?? j.progress ?? {};
+  return {
+    status: j.status,
+    bytes_done: p.bytes_done ?? 0,
+    bytes_total: p.bytes_total ?? 0,
+    objects_done: p.objects_done ?? 0,
+    objects_total: p.objects_total ?? 0,
+  };
+};
+
+const jobRows = (items: Json[]) =>
+  table(
+    ['JOB', 'DATASET', 'STATUS', 'PROGRESS', 'DESTINATION', 'SUBMITTED'],
+    items.map((j) => {
+      const p = progressOf(j);
+      return [
+        j.job_id,
+        j.dataset_id,
+        j.status,
+        `${bytes(p.bytes_done)} / ${bytes(p.bytes_total)}`,
+        j.dest_uri,
+        j.submitted_at,
+      ];
+    }),
+  );
+
+function jobDetail(j: Json): string {
+  const p = progressOf(j);
+  return table(
+    ['FIELD', 'VALUE'],
+    [
+      ['job', j.job_id],
+      ['dataset', j.dataset_id],
+      ['status', j.status],
+      ['error', j.error],
+      ['from', j.source_uri],
+      ['to', `${j.dest_uri} (${j.dest_storage_class})`],
+      [
+        'progress',
+        `${bytes(p.bytes_done)} / ${bytes(p.bytes_total)}, ${p.objects_done}/${p.objects_total} objects`,
+      ],
+      ['require approval', j.require_approval],
+      ['approved by', j.approved_by],
+      ['retire source', j.retire_source],
+      ['requested by', j.requested_by],
+      ['submitted', j.submitted_at],
+      ['updated', j.updated_at],
+      ['Temporal UI', j.temporal_ui_url],
+    ],
+  );
+}
+
+/**
+ * Polls GET /jobs/{id} every second until a terminal status, drawing the progress line:
+ * redrawn in place on a terminal, else a plain line each time it changes. Resolves the exit
+ * status: 0 for completed, 1 otherwise.
+ */
+export async function watchJob(ctx: Ctx, jobId: string): Promise<number> {
+  const { io } = ctx;
+  let last: { at: number; bytes: number } | undefined;
+  let rate: number | undefined;
+  let printed = '';
+  for (;;) {
+    const job = await ctx.api.call<Json>('GET', `/jobs/${encodeURIComponent(jobId)}`);
+    const p = progressOf(job);
+    const now = Date.now();
+    if (last && now > last.at && p.bytes_done >= last.bytes) {
+      rate = ((p.bytes_done - last.bytes) * 1000) / (now - last.at);
+    }
+    last = { at: now, bytes: p.bytes_done };
+    const done = TERMINAL.has(job.status);
+    if (ctx.json) {
+      io.out(JSON.stringify(job) + '\n');
+    } else {
+      const line = progressLine(p, done ? undefined : rate);
+      if (io.tty) io.out(`\r\x1b[2K${line}`);
+      else if (line !== printed) io.out(line + '\n');
+      printed = line;
+      if (done) {
+        if (io.tty) io.out('\n');
+        const why = job.error ? `: ${job.error}` : '';
+        io.out(`job ${job.job_id} ${job.status}${why}\n`);
+      }
+    }
+    if (done) return job.status === 'completed' ? 0 : 1;
+    await sleep(POLL_MS);
+  }
+}
+
+/** `dim events send`: JSON lines, batched; a bad line names its number. Resolves the count. */
+async function sendEvents(ctx: Ctx, file: string): Promise<number> {
+  const input = file === '-' ? process.stdin : createReadStream(file);
+  const opened = new Promise<void>((resolve, reject) => {
+    if (file === '-') return resolve();
+    input.once('open', () => resolve());
+    input.once('error', reject);
+  });
+  try {
+    await opened;
+  } catch (err) {
+    throw new CliError(
+      `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      2,
+    );
+  }
+  let accepted = 0;
+  let batch: Json[] = [];
+  let lines: number[] = [];
+  const flush = async () => {
+    if (!batch.length) return;
+    try {
+      const r = await ctx.api.call<{ accepted: number }>('POST', '/access-events', batch);
+      accepted += r.accepted;
+    } catch (err) {
+      if (!(err instanceof CliError)) throw err;
+      // The API names the event as body[i]...: say which line of the input that was.
+      const m = /^body\[(\d+)\]/.exec(err.message);
+      const where = m
+        ? `line ${lines[Number(m[1])]}`
+        : `lines ${lines[0]}-${lines[lines.length - 1]}`;
+      throw new CliError(
+        `${file === '-' ? 'stdin' : file} ${where}: ${err.message}; ${accepted} events accepted before it`,
+        err.code,
+      );
+    }
+    batch = [];
+    lines = [];
+  };
+  let n = 0;
+  for await (const raw of createInterface({ input, crlfDelay: Infinity })) {
+    n++;
+    const text = raw.trim();
+    if (!text) continue;
+    let event: unknown;
+    try {
+      event = JSON.parse(text);
+    } catch (err) {
+      throw new CliError(
+        `${file === '-' ? 'stdin' : file} line ${n}: not valid JSON (${(err as Error).message}); ${accepted} events accepted before it`,
+        2,
+      );
+    }
+    if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+      throw new CliError(
+        `${file === '-' ? 'stdin' : file} line ${n}: must be one JSON object per line; ${accepted} events accepted before it`,
+        2,
+      );
+    }
+    batch.push(event);
+    lines.push(n);
+    if (batch.length >= EVENTS_BATCH) await flush();
+  }
+  await flush();
+  return accepted;
+}
+
+/**
+ * Adds the client commands to `program`. `config` is read only when an action runs, so that
+ * --help never parses the environment.
+ */
+export function addClientCommands(program: Command, config: () => Config, io: ClientIo): void {
+  const ctx = (cmd: Command): Ctx => {
+    const o = cmd.optsWithGlobals<{ url?: string; key?: string; json?: boolean }>();
+    const c = config().client;
+    return { api: createClient(o.url ?? c.url, o.key ?? c.key), json: !!o.json, io };
+  };
+  const print = (c: Ctx, body: Json, human: () => string) =>
+    io.out(c.json ? JSON.stringify(body) + '\n' : human());
+  // Commander passes (args..., options, command): the command is always last.
+  const act =
+    (fn: (c: Ctx, args: Json[], opts: Json) => Promise<number | void>) =>
+    async (...a: Json[]) => {
+      const cmd = a[a.length - 1] as Command;
+      const code = await fn(ctx(cmd), a.slice(0, -2), cmd.opts());
+      if (code) process.exitCode = code;
+    };
+  const tier = new Option('--tier <tier>', 'only this tier').choices(['hot', 'warm', 'cold']);
+
+  const datasets = program.command('datasets').description('list, show, add and remove datasets');
+  datasets
+    .command('ls')
+    .description('list datasets (the first page of 100; --all for every one)')
+    .addOption(tier)
+    .option('--owner <owner>', 'only this owner')
+    .option('--all', 'follow next_cursor through every page')
+    .addHelpText('after', '\nExample:\n  dim datasets ls --tier hot --all')
+    .action(
+      act(async (c, _a, o) => {
+        const r = await list(c, '/datasets', { tier: o.tier, owner: o.owner }, !!o.all);
+        print(c, r, () => datasetRows(r.items));
+        moreHint(c, r.next_cursor);
+      }),
+    );
+  datasets
+    .command('show')
+    .description('one dataset with its usage')
+    .argument('<dataset>', 'id or name')
+    .addHelpText('after', '\nExample:\n  dim datasets show logs-2024')
+    .action(
+      act(async (c, [ref]) => {
+        const d = await c.api.call<Json>('GET', `/datasets/${await datasetId(c, ref)}`);
+        print(c, d, () => datasetDetail(d));
+      }),
+    );
+  datasets
+    .command('add')
+    .description('register a dataset dim should watch and place')
+    .argument('<name>', 'a unique name')
+    .argument('<uri>', 'where it lives: file:///abs/path, s3://bucket/prefix or gs://bucket/prefix')
+    .option('--size <bytes>', 'its size in bytes', positiveInt('bytes'))
+    .option('--owner <owner>', 'who owns it')
+    .option('--policy <policy>', 'the placement policy it follows (dim policies ls)')
+    .addHelpText(
+      'after',
+      '\nExample:\n  dim datasets add logs-2024 file:///srv/data/logs-2024 --size 1073741824 --owner ops',
+    )
+    .action(
+      act(async (c, [name, uri], o) => {
+        const body = { name, path_uri: uri, size_bytes: o.size, owner: o.owner, policy: o.policy };
+        const d = await c.api.call<Json>('POST', '/datasets', body);
+        print(
+          c,
+          d,
+          () => `created dataset ${d.id} ${d.name} (${d.current_tier}) at ${d.path_uri}\n`,
+        );
+      }),
+    );
+  datasets
+    .command('rm')
+    .description('forget a dataset (its data stays where it is)')
+    .argument('<dataset>', 'id or name')
+    .addHelpText('after', '\nExample:\n  dim datasets rm 7')
+    .action(
+      act(async (c, [ref]) => {
+        const id = await datasetId(c, ref);
+        await c.api.call('DELETE', `/datasets/${id}`);
+        print(c, { id, deleted: true }, () => `removed dataset ${id}\n`);
+      }),
+    );
+
+  program
+    .command('events')
+    .description('send access events')
+    .command('send')
+    .description(`send access events: JSON lines, ${EVENTS_BATCH} per POST /access-events`)
+    .argument('[file]', 'a file of JSON lines, or - (the default) for stdin', '-')
+    .addHelpText(
+      'after',
+      '\nEach line: {"dataset_id": 1, "op": "read", "size_bytes": 4096, "ts": "2026-01-01T00:00:00Z"}\n\nExample:\n  dim events send events.jsonl\n  cat events.jsonl | dim events send',
+    )
+    .action(
+      act(async (c, [file]) => {
+        const accepted = await sendEvents(c, file);
+        print(c, { accepted }, () => `accepted ${accepted} events\n`);
+      }),
+    );
+
+  program
+    .command('recs')
+    .description('placement recommendations: every dataset, or one')
+    .argument('[dataset]', 'id or name')
+    .addHelpText('after', '\nExample:\n  dim recs\n  dim recs logs-2024')
+    .action(
+      act(async (c, [ref]) => {
+        const id = ref === undefined ? undefined : String(await datasetId(c, ref));
+        const r = await list(c, '/recommendations', { dataset_id: id }, id === undefined);
+        print(c, r, () =>
+          table(
+            ['ID', 'DATASET', 'CURRENT', 'RECOMMENDED', 'ACTION', 'TARGET', 'REASON'],
+            r.items.map((x) => [
+              x.id,
+              x.dataset_id,
+              x.current_tier,
+              x.recommended_tier,
+              x.action,
+              x.target_location,
+              x.reason,
+            ]),
+          ),
+        );
+      }),
+    );
+
+  program
+    .command('plan')
+    .description('plan a migration of a dataset to a new location (copy, verify, switch, retire)')
+    .argument('<dataset>', 'id or name')
+    .requiredOption('--to <uri>', 'the destination storage URI')
+    .option('--class <class>', 'the destination storage class', 'standard')
+    .option('--require-approval', 'wait for `dim jobs approve` before the copy')
+    .option('--retire-source', 'delete the source after the switch (and its grace period)')
+    .option('--wait', 'watch the job until it ends (exit 0 on completed)')
+    .addHelpText(
+      'after',
+      '\nExample:\n  dim plan logs-2024 --to file:///srv/cold/logs-2024 --class archive --wait',
+    )
+    .action(
+      act(async (c, [ref], o) => {
+        const body = {
+          dataset_id: await datasetId(c, ref),
+          target_location: o.to,
+          storage_class: o.class,
+          ...(o.requireApproval ? { require_approval: true } : {}),
+          ...(o.retireSource ? { retire_source: true } : {}),
+        };
+        const j = await c.api.call<Json>('POST', '/plan-migration', body);
+        if (!o.wait)
+          return print(
+            c,
+            j,
+            () => `planned job ${j.job_id} (${j.status}): ${j.source_uri} -> ${j.dest_uri}\n`,
+          );
+        if (!c.json) io.out(`planned job ${j.job_id}: ${j.source_uri} -> ${j.dest_uri}\n`);
+        return watchJob(c, j.job_id);
+      }),
+    );
+
+  const jobs = program
+    .command('jobs')
+    .description('list, show, watch, approve, cancel and retry migrations');
+  jobs
+    .command('ls')
+    .description('migration jobs, newest first')
+    .option('--status <status>', 'only jobs in this status')
+    .option('--dataset <dataset>', 'only jobs of this dataset (id or name)')
+    .option('--all', 'follow next_cursor through every page')
+    .addHelpText('after', '\nExample:\n  dim jobs ls --status awaiting_approval')
+    .action(
+      act(async (c, _a, o) => {
+        const dataset = o.dataset === undefined ? undefined : String(await datasetId(c, o.dataset));
+        const r = await list(c, '/jobs', { status: o.status, dataset_id: dataset }, !!o.all);
+        print(c, r, () => jobRows(r.items));
+        moreHint(c, r.next_cursor);
+      }),
+    );
+  jobs
+    .command('show')
+    .description('one job: status, progress, error, link to the Temporal UI')
+    .argument('<job>', 'job id')
+    .addHelpText('after', '\nExample:\n  dim jobs show 0b9e…')
+    .action(
+      act(async (c, [id]) => {
+        const j = await c.api.call<Json>('GET', `/jobs/${encodeURIComponent(id)}`);
+        print(c, j, () => jobDetail(j));
+      }),
+    );
+  jobs
+    .command('watch')
+    .description('a live progress line until the job ends (exit 0 on completed, 1 otherwise)')
+    .argument('<job>', 'job id')
+    .addHelpText('after', '\nExample:\n  dim jobs watch 0b9e…')
+    .action(act(async (c, [id]) => watchJob(c, id)));
+  for (const [verb, what] of [
+    ['approve', 'approve a job that waits for approval'],
+    ['cancel', 'cancel a job (the destination is cleaned up; the source stays)'],
+    ['retry', 'run a failed or cancelled job again'],
+  ] as const) {
+    const cmd = jobs
+      .command(verb)
+      .description(what)
+      .argument('<job>', 'job id')
+      .addHelpText(
+        'after',
+        `\nExample:\n  dim jobs ${verb} 0b9e…${verb === 'cancel' ? ' --reason "wrong bucket"' : ''}`,
+      );
+    if (verb !== 'retry') cmd.option('--reason <reason>', 'recorded in the audit log');
+    cmd.action(
+      act(async (c, [id], o) => {
+        const body = o.reason ? { reason: o.reason } : undefined;
+        const j = await c.api.call<Json>('POST', `/jobs/${encodeURIComponent(id)}/${verb}`, body);
+        print(c, j, () => `job ${j.job_id ?? id}: ${j.status ?? verb}\n`);
+      }),
+    );
+  }
+
+  const policies = program.command('policies').description('placement policies');
+  policies
+    .command('ls')
+    .description('every policy')
+    .addHelpText('after', '\nExample:\n  dim policies ls')
+    .action(
+      act(async (c) => {
+        const r = await list(c, '/policies', {}, true);
+        print(c, r, () =>
+          table(
+            ['NAME', 'PINNED', 'LATENCY SLO MS', 'APPROVAL', 'RETIRE SOURCE', 'AUTO APPLY'],
+            r.items.map((p) => [
+              p.name,
+              p.pinned_tier,
+              p.latency_slo_ms,
+              p.require_approval,
+              p.retire_source,
+              p.auto_apply,
+            ]),
+          ),
+        );
+      }),
+    );
+  policies
+    .command('show')
+    .description('one policy, every value')
+    .argument('<name>')
+    .addHelpText('after', '\nExample:\n  dim policies show archive')
+    .action(
+      act(async (c, [name]) => {
+        const p = await c.api.call<Json>('GET', `/policies/${encodeURIComponent(name)}`);
+        print(c, p, () =>
+          table(
+            ['FIELD', 'VALUE'],
+            Object.entries(p).map(([k, v]) => [
+              k,
+              typeof v === 'object' && v !== null ? JSON.stringify(v) : (v as string),
+            ]),
+          ),
+        );
+      }),
+    );
+  policies
+    .command('put')
+    .description('create or replace a policy from a JSON file (- for stdin)')
+    .argument('<file>')
+    .addHelpText(
+      'after',
+      '\nExample:\n  echo \'{"name":"archive","pinned_tier":"cold"}\' | dim policies put -',
+    )
+    .action(
+      act(async (c, [file]) => {
+        const p = await c.api.call<Json>('POST', '/policies', readJsonFile(file));
+        print(c, p, () => `policy ${p.name} saved\n`);
+      }),
+    );
+
+  const tiers = program.command('tiers').description('the tier table');
+  const tierTable = (r: { items: Json[] }) =>
+    table(
+      [
+        'TIER',
+        'LOCATION',
+        'CLASS',
+        'LATENCY MS',
+        '$/GB-MONTH',
+        '$/GB READ',
+        '$/1K REQ',
+        'MIN DAYS',
+      ],
+      r.items.map((t) => [
+        t.name,
+        t.location_template,
+        t.storage_class,
+        t.read_latency_ms,
+        t.price_gb_month,
+        t.price_retrieval_gb,
+        t.price_per_1k_requests,
+        t.min_storage_days,
+      ]),
+    );
+  tiers
+    .command('show')
+    .description('location, storage class, latency and prices of hot, warm and cold')
+    .addHelpText('after', '\nExample:\n  dim tiers show --json')
+    .action(
+      act(async (c) => {
+        const r = await c.api.call<{ items: Json[] }>('GET', '/tiers');
+        print(c, r, () => tierTable(r));
+      }),
+    );
+  tiers
+    .command('put')
+    .description(
+      'replace the tier table from a JSON file ({"items": [...]}, all three tiers; - for stdin)',
+    )
+    .argument('<file>')
+    .addHelpText(
+      'after',
+      '\nExample:\n  dim tiers show --json > tiers.json && $EDITOR tiers.json && dim tiers put tiers.json',
+    )
+    .action(
+      act(async (c, [file]) => {
+        const r = await c.api.call<{ items: Json[] }>('PUT', '/tiers', readJsonFile(file));
+        print(c, r, () => tierTable(r));
+      }),
+    );
+}
