@@ -145,6 +145,31 @@ const progressOf = (j: Json): ProgressSample => {
   };
 };
 
+/** A dry run for people: what moves, what it costs, which checks pass. */
+function dryRunText(d: Json): string {
+  const lines = [
+    `dry run: dataset ${d.dataset_id} ${d.source_uri} -> ${d.target_location} (${d.storage_class}); nothing was started`,
+    `  moves      ${d.objects} object(s), ${bytes(Number(d.bytes))} (the registered size)`,
+  ];
+  const cost: Json = d.cost;
+  if (cost) {
+    const usd = (n: unknown) => `$${Number(n).toFixed(2)}`;
+    lines.push(
+      `  cost       ${usd(cost.monthly_before_usd)}/month in ${cost.from} -> ${usd(cost.monthly_after_usd)}/month in ${cost.to}; the move costs ${usd(cost.move_usd)}`,
+      `  break-even ${cost.payback_days === null ? 'never' : `${Number(cost.payback_days).toFixed(1)} days`} (horizon ${cost.horizon_days} days: ${cost.pays_back ? 'pays back' : 'does not pay back'})`,
+    );
+  } else lines.push('  cost       (the destination is no tier of the tier table)');
+  for (const ch of d.checks as Json[]) {
+    lines.push(`  ${ch.ok ? 'ok  ' : 'FAIL'}       ${ch.name}: ${ch.detail}`);
+  }
+  lines.push(
+    d.ok
+      ? 'all checks pass: plan it without --dry-run to start it'
+      : 'a check failed: planning it would be refused',
+  );
+  return lines.join('\n') + '\n';
+}
+
 const jobRows = (items: Json[]) =>
   table(
     ['JOB', 'DATASET', 'STATUS', 'PROGRESS', 'DESTINATION', 'SUBMITTED'],
@@ -427,9 +452,13 @@ export function addClientCommands(program: Command, config: () => Config, io: Cl
     .option('--require-approval', 'wait for `dim jobs approve` before the copy')
     .option('--retire-source', 'delete the source after the switch (and its grace period)')
     .option('--wait', 'watch the job until it ends (exit 0 on completed)')
+    .option(
+      '--dry-run',
+      'show what the plan would move, cost and check, and start nothing (exit 1 when a check fails)',
+    )
     .addHelpText(
       'after',
-      '\nExample:\n  dim plan logs-2024 --to file:///srv/cold/logs-2024 --class archive --wait',
+      '\nExamples:\n  dim plan logs-2024 --to file:///srv/cold/logs-2024 --dry-run\n  dim plan logs-2024 --to file:///srv/cold/logs-2024 --class archive --wait',
     )
     .action(
       act(async (c, [ref], o) => {
@@ -440,6 +469,11 @@ export function addClientCommands(program: Command, config: () => Config, io: Cl
           ...(o.requireApproval ? { require_approval: true } : {}),
           ...(o.retireSource ? { retire_source: true } : {}),
         };
+        if (o.dryRun) {
+          const d = await c.api.call<Json>('POST', '/plan-migration', { ...body, dry_run: true });
+          print(c, d, () => dryRunText(d));
+          return d.ok ? 0 : 1;
+        }
         const j = await c.api.call<Json>('POST', '/plan-migration', body);
         if (!o.wait)
           return print(

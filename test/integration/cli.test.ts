@@ -417,6 +417,20 @@ describe('dim plan --wait against dim up (a real migration on the Temporal dev s
       const add = await dim(['datasets', 'add', name, `file://${src}`], { env });
       expect(add.err).toBe('');
       const dest = path.join(dataDir, 'storage', 'dst');
+      // A dry run first: what would move and which checks pass; nothing starts.
+      const dry = await dim(['plan', name, '--to', `file://${dest}`, '--dry-run'], { env });
+      expect(dry.code).toBe(0);
+      expect(dry.out).toMatch(/^dry run: dataset \d+ .* nothing was started$/m);
+      expect(dry.out).toMatch(/^ {2}ok {9}destination_free_of_datasets: passed$/m);
+      const dryJson = JSON.parse(
+        (await dim(['plan', name, '--to', `file://${dest}`, '--dry-run', '--json'], { env })).out,
+      );
+      expect(dryJson).toMatchObject({ dry_run: true, ok: true, existing_job_id: null });
+      expect(JSON.parse((await dim(['jobs', 'ls', '--json'], { env })).out).items).toEqual([]);
+      // Into its own location: a failed check, exit 1, still nothing started.
+      const bad = await dim(['plan', name, '--to', `file://${src}/inner`, '--dry-run'], { env });
+      expect(bad.code).toBe(1);
+      expect(bad.out).toMatch(/^ {2}FAIL {7}destination_free_of_datasets: /m);
       const r = await dim(['plan', name, '--to', `file://${dest}`, '--wait'], { env });
       expect(r.err).toBe('');
       expect(r.code).toBe(0);
