@@ -25,7 +25,7 @@ import {
   type PlanOutcome,
 } from '../store/overlap';
 import { DEFAULT_POLICY_NAME, getPolicy } from '../store/policies';
-import type { Dataset, MigrationJob, Policy, Tier } from '../store/schema';
+import type { Dataset, MigrationJob, Policy, Recommendation, Tier } from '../store/schema';
 import { placementInputs } from '../store/recommendations';
 import { listTiers, tierTable } from '../store/tiers';
 import { approvalRefusal } from '../workflows/approval';
@@ -190,6 +190,22 @@ function destinationTaken(
   );
 }
 
+/** The plan a recommendation proposes, with the caller's options. */
+function planOfRecommendation(rec: Recommendation, opts: PlanOptions): PlanRequest {
+  return {
+    dataset_id: rec.dataset_id,
+    target_location: rec.target_location,
+    storage_class: rec.storage_class,
+    target_tier: rec.recommended_tier,
+    recommendation_id: rec.id,
+    ...opts,
+  };
+}
+
+/** The recommendation advises the dataset's current tier and place: nothing to migrate. */
+const keepsItWhereItIs = (rec: Recommendation, d: Dataset) =>
+  rec.recommended_tier === d.current_tier && rec.target_location === d.path_uri;
+
 /** One migration of a dataset at a time: another destination would race this one's switch. */
 function datasetBusy(
   datasetId: number,
@@ -319,31 +335,14 @@ export class MigrationService {
     actor: Actor,
     idempotencyKey?: string,
   ): Promise<Planned> {
-    const rec = await this.db
-      .selectFrom('recommendations')
-      .selectAll()
-      .where('id', '=', recommendationId)
-      .executeTakeFirst();
-    if (!rec) throw Errors.notFound('recommendation', recommendationId);
-    const d = await getDataset(this.db, rec.dataset_id);
+    const { rec, d } = await this.recommendation(recommendationId);
     if (!d) throw Errors.notFound('dataset', rec.dataset_id);
-    if (rec.recommended_tier === d.current_tier && rec.target_location === d.path_uri) {
+    if (keepsItWhereItIs(rec, d)) {
       throw Errors.conflict(
         `recommendation ${rec.id} keeps dataset ${d.id} where it is (${d.current_tier}, ${d.path_uri}): nothing to migrate`,
       );
     }
-    return this.plan(
-      {
-        dataset_id: rec.dataset_id,
-        target_location: rec.target_location,
-        storage_class: rec.storage_class,
-        target_tier: rec.recommended_tier,
-        recommendation_id: rec.id,
-        ...opts,
-      },
-      actor,
-      idempotencyKey,
-    );
+    return this.plan(planOfRecommendation(rec, opts), actor, idempotencyKey);
   }
 
   async get(jobId: string): Promise<{ job: MigrationJob; live?: MigrationProgress }> {
@@ -551,28 +550,10 @@ export class MigrationService {
     opts: PlanOptions,
     actor: Actor,
   ): Promise<DryRun | null> {
-    const rec = await this.db
-      .selectFrom('recommendations')
-      .selectAll()
-      .where('id', '=', recommendationId)
-      .executeTakeFirst();
-    if (!rec) throw Errors.notFound('recommendation', recommendationId);
-    const d = await getDataset(this.db, rec.dataset_id);
-    if (!d || (rec.recommended_tier === d.current_tier && rec.target_location === d.path_uri)) {
-      return null;
-    }
+    const { rec, d } = await this.recommendation(recommendationId);
+    if (!d || keepsItWhereItIs(rec, d)) return null;
     // A target that is no valid destination now (roots or buckets changed): no plan to show.
-    return this.dryRun(
-      {
-        dataset_id: rec.dataset_id,
-        target_location: rec.target_location,
-        storage_class: rec.storage_class,
-        target_tier: rec.recommended_tier,
-        recommendation_id: rec.id,
-        ...opts,
-      },
-      actor,
-    ).catch((err: unknown) => {
+    return this.dryRun(planOfRecommendation(rec, opts), actor).catch((err: unknown) => {
       if (err instanceof DimError && err.status < 500) return null;
       throw err;
     });
@@ -617,6 +598,18 @@ export class MigrationService {
       .executeTakeFirst();
     if (!busy || busy.job_key === key) return undefined;
     return datasetBusy(d.id, busy);
+  }
+
+  private async recommendation(
+    id: number,
+  ): Promise<{ rec: Recommendation; d: Dataset | undefined }> {
+    const rec = await this.db
+      .selectFrom('recommendations')
+      .selectAll()
+      .where('id', '=', id)
+      .executeTakeFirst();
+    if (!rec) throw Errors.notFound('recommendation', id);
+    return { rec, d: await getDataset(this.db, rec.dataset_id) };
   }
 
   private async load(jobId: string): Promise<MigrationJob> {
