@@ -24,6 +24,7 @@ const ownIoFolders = [
   'runtime',
   'config',
   'migrations',
+  'sweep',
 ];
 
 export default tseslint.config(

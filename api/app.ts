@@ -19,6 +19,7 @@ import { registerJobs, type TemporalDeps } from './routes/jobs';
 import { registerUsage } from './routes/usage';
 import { registerPolicies } from './routes/policies';
 import { registerRecommendations } from './routes/recommendations';
+import { registerSweep } from './routes/sweep';
 import { registerTiers } from './routes/tiers';
 import { docsRouter } from './docs';
 import { nestsDeeperThan, tooDeep } from './validate';
@@ -60,6 +61,7 @@ export function createApp(deps: ApiDeps): express.Express {
   registerPolicies(routes, deps);
   registerTiers(routes, deps);
   registerRecommendations(routes, deps);
+  registerSweep(routes, deps);
   registerJobs(routes, deps);
   const doc = openApiDocument(routes.operations, version);
   app.get('/openapi.json', (_req, res) => {

@@ -91,6 +91,12 @@ export const EnvSchema = z
       .max(1024, 'must be at most 1024 characters')
       .optional(),
     DIM_RETENTION_INTERVAL_S: amount('seconds', 86_400, 300),
+    DIM_SWEEP_INTERVAL_S: z.coerce
+      .number({ error: 'must be a number of seconds (0: no scheduled sweep)' })
+      .int('must be a whole number of seconds')
+      .min(0, 'must not be negative (0: no scheduled sweep)')
+      .max(86_400, 'must be at most 86400 (one day)')
+      .default(300),
     DIM_EVENT_LOG_KEEP_DAYS: amount('days', 3650, 7),
     DIM_EVENT_LOG_KEEP_ROWS: amount('rows', 1_000_000_000, 100_000, true),
     DIM_DEAD_LETTERS_KEEP_DAYS: amount('days', 3650, 30),
@@ -191,6 +197,8 @@ export interface Config {
   };
   /** How long the tables that grow with use keep their rows (store/retention.ts). */
   retention: Retention;
+  /** The placement sweep's Temporal Schedule (`dim-placement-sweep`); null interval: paused. */
+  sweep: { intervalMs: number | null };
   storage: {
     /** file:// URIs must resolve (symlinks included) inside one of these. */
     fileRoots: string[];
@@ -313,6 +321,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       bufferMax: e.DIM_EVENT_BUFFER_MAX,
       idKey: e.DIM_EVENT_ID_KEY,
     },
+    sweep: { intervalMs: e.DIM_SWEEP_INTERVAL_S === 0 ? null : e.DIM_SWEEP_INTERVAL_S * 1000 },
     retention: {
       intervalMs: e.DIM_RETENTION_INTERVAL_S * 1000,
       eventLog: {

@@ -16,6 +16,9 @@ import { createEvents, type Events } from '../events';
 import { startBridge } from '../workers/bridge';
 import { checkDatasetLocation, checkLocation } from '../storage/location';
 import { createStorage } from '../storage';
+import { MigrationService } from '../migrations';
+import { SweepService } from '../sweep/service';
+import { ensureSweepSchedule } from '../sweep/schedule';
 import type { Logger } from './log';
 import { resolveTemporalBinary, startTemporalDevServer, type DevServer } from './temporal-dev';
 
@@ -109,6 +112,22 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
       );
     }
 
+    const connection = Connection.lazy({ address: temporalAddress });
+    stops.push(() => connection.close());
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    const temporal = {
+      client,
+      namespace: config.temporal.namespace,
+      taskQueue: config.worker.taskQueue,
+      uiUrl: temporalUiUrl ?? config.temporal.uiUrl,
+    };
+    const datasetLocation = (uri: string, field: string) =>
+      checkDatasetLocation(uri, field, {
+        fileRoots: config.storage.fileRoots,
+        buckets: config.storage.buckets,
+        allowWholeRoot: config.datasets.allowWholeRoot,
+      });
+
     let worker: RunningWorker | undefined;
     let workerUrl: string | undefined;
     if (parts.worker && shared) {
@@ -124,6 +143,12 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
           storage,
           events: shared.events.sink,
           fileRoots: config.storage.fileRoots,
+          sweep: new SweepService({
+            db: shared.store.db,
+            events: shared.events.sink,
+            log: log.child({ part: 'sweep' }),
+            migrations: new MigrationService({ db: shared.store.db, datasetLocation, temporal }),
+          }),
         },
         log,
       });
@@ -139,10 +164,6 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
       stops.push(() => new Promise<void>((res) => health.close(() => res())));
       workerUrl = `http://${config.api.host}:${config.worker.port}`;
     }
-
-    const connection = Connection.lazy({ address: temporalAddress });
-    stops.push(() => connection.close());
-    const client = new Client({ connection, namespace: config.temporal.namespace });
 
     let api: ApiServer | undefined;
     if (parts.api && shared) {
@@ -161,19 +182,9 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
         apiKeys: config.api.keys,
         apiHost: config.api.host,
         checkLocation: (uri, field) => checkLocation(uri, field, config.storage),
-        datasetLocation: (uri, field) =>
-          checkDatasetLocation(uri, field, {
-            fileRoots: config.storage.fileRoots,
-            buckets: config.storage.buckets,
-            allowWholeRoot: config.datasets.allowWholeRoot,
-          }),
+        datasetLocation,
         events: events.sink,
-        temporal: {
-          client,
-          namespace: config.temporal.namespace,
-          taskQueue: config.worker.taskQueue,
-          uiUrl: temporalUiUrl ?? config.temporal.uiUrl,
-        },
+        temporal,
         health: {
           events: () => events.health(),
           database: () => {
@@ -231,6 +242,18 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
         workflowExecutionTimeout: '30 seconds',
       });
       log.info('temporal round trip', { answer, ms: Date.now() - started });
+      // The placement sweep runs on this task queue; one schedule per namespace.
+      try {
+        await ensureSweepSchedule(client, {
+          taskQueue: config.worker.taskQueue,
+          intervalMs: config.sweep.intervalMs,
+          log,
+        });
+      } catch (err) {
+        log.warn('could not register the placement sweep schedule', {
+          err: (err as Error).message,
+        });
+      }
     }
 
     return {

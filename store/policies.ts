@@ -6,10 +6,19 @@ export const DEFAULT_POLICY_NAME = 'default';
 
 export type PolicyValues = Omit<
   PoliciesTable,
-  'name' | 'created_at' | 'updated_at' | 'retire_linked_files'
+  | 'name'
+  | 'created_at'
+  | 'updated_at'
+  | 'retire_linked_files'
+  | 'max_moves_per_sweep'
+  | 'max_bytes_per_day'
 > & {
   /** Default 0: retire keeps source files with other hard links. */
   retire_linked_files?: number;
+  /** Default 10. */
+  max_moves_per_sweep?: number;
+  /** Default null: no daily cap. */
+  max_bytes_per_day?: number | null;
 };
 
 export async function getPolicy(db: Db, name: string): Promise<Policy | undefined> {

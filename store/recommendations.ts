@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { CompiledQuery, sql } from 'kysely';
 import {
   DEFAULT_RULES,
@@ -74,6 +75,7 @@ const COLUMNS = [
   ['h.storage_class', 'h_storage_class'],
   ['h.model_version', 'h_model_version'],
   ['d.object_count', 'object_count'],
+  ['h.inputs_key', 'h_inputs_key'],
 ] as const;
 
 type Row = [
@@ -100,6 +102,7 @@ type Row = [
   h_storage_class: string | null,
   h_model_version: string | null,
   object_count: number,
+  h_inputs_key: string | null,
 ];
 
 /**
@@ -179,6 +182,47 @@ function signalsOf(r: Row): DatasetSignals {
 const rulesOf = (r: Row, policies: Map<string, PlacementRules>): PlacementRules =>
   policies.get(r[14] ?? DEFAULT_POLICY_NAME) ?? DEFAULT_RULES;
 
+/**
+ * What a row's advice is computed from, apart from the clock, as one short digest: the
+ * dataset's columns and usage totals (row fields 0-14 and 21), its policy's rules, and the
+ * pass's context (the tier table and the model). Equal digests: the same inputs, so a read
+ * may answer the standing recommendation without deciding again.
+ */
+function inputsKey(r: Row, rules: PlacementRules, context: string): string {
+  const h = createHash('sha1');
+  for (let i = 0; i <= 14; i++) h.update(String(r[i]) + '\0');
+  h.update(String(r[21]) + '\0');
+  h.update((rules.name ?? '') + '\0' + context);
+  return h.digest('base64url').slice(0, 22);
+}
+
+/**
+ * The context part of every row's digest: the tier table and, per policy, its rules
+ * (stringified once per pass, not per row).
+ */
+function contextOf(tiers: TierTable, policies: Map<string, PlacementRules>): Context {
+  const tierText = JSON.stringify(tiers);
+  const ruleText = new Map<string, string>();
+  for (const [name, rules] of policies) ruleText.set(name, JSON.stringify(rules));
+  return {
+    key: (r, rules) =>
+      inputsKey(r, rules, tierText + '\0' + (ruleText.get(rules.name ?? '') ?? 'defaults')),
+  };
+}
+
+interface Context {
+  key: (r: Row, rules: PlacementRules) => string;
+}
+
+/** The standing advice (head) of a row, when the choice gives the same. */
+const sameAdvice = (r: Row, c: ReturnType<typeof choose>, currentTier: Tier) =>
+  r[15] !== null &&
+  r[16] === currentTier &&
+  r[17] === c.recommended_tier &&
+  r[18] === c.target_location &&
+  r[19] === c.storage_class &&
+  r[20] === c.model_version;
+
 /** The signals and rules of the datasets in scope, in dataset id order (see readPlacementRows). */
 export async function placementInputs(
   db: Db,
@@ -219,6 +263,7 @@ export async function refreshRecommendations(
 ): Promise<RecommendationPass> {
   const pass: RecommendationPass = { standing: [], stored: [], moves: 0 };
   const policies = await placementRules(db);
+  const context = contextOf(tiers, policies);
   let afterId = scope.afterId;
   let remaining = scope.limit ?? Number.POSITIVE_INFINITY;
   while (remaining > 0) {
@@ -226,25 +271,25 @@ export async function refreshRecommendations(
     const rows = await readPlacementRows(db, { datasetId: scope.datasetId, afterId, limit: want });
     if (rows.length === 0) break;
     const changed: StoredRecommendation[] = [];
+    const keys: string[] = [];
     const slots: number[] = [];
+    /** Standing advice computed from new inputs: its digest moves on (dataset id, key). */
+    const rekeyed: Array<[number, string]> = [];
     for (const row of rows) {
       const signals = signalsOf(row);
-      const c = choose(signals, rulesOf(row, policies), tiers, now);
+      const rules = rulesOf(row, policies);
+      const key = context.key(row, rules);
+      const c = choose(signals, rules, tiers, now);
       if (c.action === 'move') pass.moves++;
-      if (
-        row[15] !== null &&
-        row[16] === signals.current_tier &&
-        row[17] === c.recommended_tier &&
-        row[18] === c.target_location &&
-        row[19] === c.storage_class &&
-        row[20] === c.model_version
-      ) {
-        pass.standing.push(row[15]);
+      if (sameAdvice(row, c, signals.current_tier)) {
+        pass.standing.push(row[15]!);
+        if (row[22] !== key) rekeyed.push([signals.id, key]);
         continue;
       }
       const d = explain(c);
       slots.push(pass.standing.length);
       pass.standing.push(0);
+      keys.push(key);
       changed.push({
         id: 0,
         dataset_id: signals.id,
@@ -258,7 +303,8 @@ export async function refreshRecommendations(
         created_at: now,
       });
     }
-    await insertRecommendations(db, changed);
+    await insertRecommendations(db, changed, keys);
+    await rekeyHeads(db, rekeyed);
     changed.forEach((r, i) => (pass.standing[slots[i]!] = r.id));
     pass.stored.push(...changed);
     if (rows.length < want) break;
@@ -281,15 +327,11 @@ export async function computeRecommendations(
 ): Promise<StoredRecommendation[]> {
   const pass = await refreshRecommendations(db, tiers, scope, now);
   const byId = new Map(pass.stored.map((r) => [r.id, r]));
-  const older = pass.standing.filter((id) => !byId.has(id));
-  for (let i = 0; i < older.length; i += READ_IDS) {
-    const rows = await db
-      .selectFrom('recommendations')
-      .selectAll()
-      .where('id', 'in', older.slice(i, i + READ_IDS))
-      .execute();
-    for (const r of rows) byId.set(r.id, parseStored(r));
-  }
+  const older = await readStored(
+    db,
+    pass.standing.filter((id) => !byId.has(id)),
+  );
+  for (const [id, r] of older) byId.set(id, r);
   // A dataset deleted meanwhile takes its recommendations with it.
   return pass.standing.flatMap((id) => byId.get(id) ?? []);
 }
@@ -306,14 +348,14 @@ const insertText = (rows: number) =>
   `insert into recommendations (${INSERT_COLUMNS}) values ${Array<string>(rows).fill(ROW_PLACEHOLDERS).join(', ')} returning id, dataset_id`;
 const FULL_INSERT = insertText(INSERT_ROWS);
 
-const HEAD_PLACEHOLDERS = '(?, ?, ?, ?, ?, ?, ?)';
+const HEAD_PLACEHOLDERS = '(?, ?, ?, ?, ?, ?, ?, ?)';
 /**
  * Makes each new recommendation its dataset's standing one, unless a newer one already is
  * (two passes at once: the later row stands). `insert ... on conflict do update ... where`
  * as in PostgreSQL.
  */
 const headsText = (rows: number) =>
-  `insert into recommendation_heads (dataset_id, recommendation_id, current_tier, recommended_tier, target_location, storage_class, model_version) values ${Array<string>(rows).fill(HEAD_PLACEHOLDERS).join(', ')} on conflict (dataset_id) do update set recommendation_id = excluded.recommendation_id, current_tier = excluded.current_tier, recommended_tier = excluded.recommended_tier, target_location = excluded.target_location, storage_class = excluded.storage_class, model_version = excluded.model_version where excluded.recommendation_id > recommendation_heads.recommendation_id`;
+  `insert into recommendation_heads (dataset_id, recommendation_id, current_tier, recommended_tier, target_location, storage_class, model_version, inputs_key) values ${Array<string>(rows).fill(HEAD_PLACEHOLDERS).join(', ')} on conflict (dataset_id) do update set recommendation_id = excluded.recommendation_id, current_tier = excluded.current_tier, recommended_tier = excluded.recommended_tier, target_location = excluded.target_location, storage_class = excluded.storage_class, model_version = excluded.model_version, inputs_key = excluded.inputs_key where excluded.recommendation_id > recommendation_heads.recommendation_id`;
 const FULL_HEADS = headsText(INSERT_ROWS);
 
 /**
@@ -322,7 +364,11 @@ const FULL_HEADS = headsText(INSERT_ROWS);
  * tree per value costs more than the insert itself at this volume. (`?` placeholders: the
  * pg dialect will want `$n`.)
  */
-async function insertRecommendations(db: Db, recs: StoredRecommendation[]): Promise<void> {
+async function insertRecommendations(
+  db: Db,
+  recs: StoredRecommendation[],
+  keys: string[],
+): Promise<void> {
   if (recs.length === 0) return;
   await db.transaction().execute(async (trx) => {
     for (let i = 0; i < recs.length; i += INSERT_ROWS) {
@@ -347,7 +393,7 @@ async function insertRecommendations(db: Db, recs: StoredRecommendation[]): Prom
       );
       const ids = new Map(rows.map((r) => [r.dataset_id, r.id]));
       const heads: unknown[] = [];
-      for (const r of chunk) {
+      for (const [j, r] of chunk.entries()) {
         r.id = ids.get(r.dataset_id)!;
         heads.push(
           r.dataset_id,
@@ -357,11 +403,106 @@ async function insertRecommendations(db: Db, recs: StoredRecommendation[]): Prom
           r.target_location,
           r.storage_class,
           r.model_version,
+          keys[i + j],
         );
       }
       await trx.executeQuery(CompiledQuery.raw(full ? FULL_HEADS : headsText(chunk.length), heads));
     }
   });
+}
+
+/** Rows per statement when moving heads' digests on. */
+const REKEY_ROWS = 400;
+const rekeyText = (rows: number) =>
+  `with v(id, k) as (values ${Array<string>(rows).fill('(?, ?)').join(', ')}) update recommendation_heads set inputs_key = (select k from v where v.id = recommendation_heads.dataset_id) where dataset_id in (select id from v)`;
+
+/**
+ * Records that the standing advice of these datasets was recomputed from new inputs and
+ * stayed the same: their heads' digests move on (an update in place, no row added).
+ */
+async function rekeyHeads(db: Db, rekeyed: Array<[number, string]>): Promise<void> {
+  if (rekeyed.length === 0) return;
+  await db.transaction().execute(async (trx) => {
+    for (let i = 0; i < rekeyed.length; i += REKEY_ROWS) {
+      const chunk = rekeyed.slice(i, i + REKEY_ROWS);
+      await trx.executeQuery(CompiledQuery.raw(rekeyText(chunk.length), chunk.flat()));
+    }
+  });
+}
+
+/**
+ * A dataset's current advice as a read answers it: its standing recommendation (`id`), or,
+ * when the dataset's inputs changed since that was computed and the advice with them,
+ * the advice computed just now and not stored (`id` null): the next placement sweep
+ * stores it.
+ */
+export type CurrentRecommendation = Omit<StoredRecommendation, 'id'> & { id: number | null };
+
+/**
+ * The current advice for the datasets in scope, in dataset id order, without writing
+ * anything (reads are reads): the standing recommendation of each dataset whose inputs
+ * (dataset, usage totals, policy, tiers, model: the digest the last pass recorded) are the
+ * same as when it was computed; for the others the decision runs now, and its advice is
+ * answered as the standing recommendation when it is the same, else unstored (id null).
+ */
+export async function readRecommendations(
+  db: Db,
+  tiers: TierTable,
+  scope: RecommendationScope = {},
+  now = Date.now(),
+): Promise<CurrentRecommendation[]> {
+  const policies = await placementRules(db);
+  const context = contextOf(tiers, policies);
+  const rows = await readPlacementRows(db, scope);
+  const out: Array<CurrentRecommendation | number> = [];
+  const standing: number[] = [];
+  for (const row of rows) {
+    const rules = rulesOf(row, policies);
+    if (row[15] !== null && row[22] === context.key(row, rules)) {
+      out.push(row[15]);
+      standing.push(row[15]);
+      continue;
+    }
+    const signals = signalsOf(row);
+    const c = choose(signals, rules, tiers, now);
+    if (sameAdvice(row, c, signals.current_tier)) {
+      out.push(row[15]!);
+      standing.push(row[15]!);
+      continue;
+    }
+    const d = explain(c);
+    out.push({
+      id: null,
+      dataset_id: signals.id,
+      current_tier: signals.current_tier,
+      recommended_tier: d.recommended_tier,
+      target_location: d.target_location,
+      storage_class: d.storage_class,
+      reason: d.reason,
+      inputs: d.inputs,
+      model_version: d.model_version,
+      created_at: now,
+    });
+  }
+  const byId = await readStored(db, standing);
+  return out.flatMap((r) => (typeof r === 'number' ? (byId.get(r) ?? []) : r));
+}
+
+/** Stored recommendations by id, read `READ_IDS` at a time. */
+export async function readStored(
+  db: Db,
+  ids: number[],
+): Promise<Map<number, StoredRecommendation>> {
+  const byId = new Map<number, StoredRecommendation>();
+  for (let i = 0; i < ids.length; i += READ_IDS) {
+    const rows = await db
+      .selectFrom('recommendations')
+      .selectAll()
+      .where('id', 'in', ids.slice(i, i + READ_IDS))
+      .execute();
+    for (const r of rows) byId.set(r.id, parseStored(r));
+  }
+  return byId;
 }
 
 export async function getRecommendation(
@@ -374,6 +515,26 @@ export async function getRecommendation(
     .where('id', '=', id)
     .executeTakeFirst();
   return r ? parseStored(r) : undefined;
+}
+
+/**
+ * A recommendation as the API answers it and topic `recommendations` carries it: `action`
+ * spelled out, times in ISO 8601.
+ */
+export function recommendationView(r: CurrentRecommendation) {
+  return {
+    id: r.id,
+    dataset_id: r.dataset_id,
+    current_tier: r.current_tier,
+    recommended_tier: r.recommended_tier,
+    action: r.recommended_tier === r.current_tier ? ('stay' as const) : ('move' as const),
+    target_location: r.target_location,
+    storage_class: r.storage_class,
+    reason: r.reason,
+    inputs: r.inputs as unknown as Record<string, unknown>,
+    model_version: r.model_version,
+    created_at: new Date(r.created_at).toISOString(),
+  };
 }
 
 export function parseStored(r: Recommendation): StoredRecommendation {

@@ -51,6 +51,10 @@ export interface PoliciesTable {
   approvers: string;
   /** 1: retire may unlink a source file that has other hard links (default 0: kept). */
   retire_linked_files: Generated<number>;
+  /** Migrations one placement sweep may start for datasets of this policy (auto_apply). */
+  max_moves_per_sweep: Generated<number>;
+  /** Bytes the sweep may start moving for this policy's datasets in any 24 hours; null: no cap. */
+  max_bytes_per_day: number | null;
   created_at: number;
   updated_at: number;
 }
@@ -112,6 +116,15 @@ export interface RecommendationHeadsTable {
   target_location: string;
   storage_class: string;
   model_version: string;
+  /** Digest of the inputs the advice was last computed from (store/recommendations.ts). */
+  inputs_key: string | null;
+}
+
+/** A named lease: one holder at a time until it expires (store/leases.ts). */
+export interface LeasesTable {
+  name: string;
+  holder: string;
+  expires_at: number;
 }
 
 export interface ConsumerOffsetsTable {
@@ -285,6 +298,7 @@ export interface Database {
   access_aggregates: AccessAggregatesTable;
   recommendations: RecommendationsTable;
   recommendation_heads: RecommendationHeadsTable;
+  leases: LeasesTable;
   consumer_offsets: ConsumerOffsetsTable;
   event_log: EventLogTable;
   event_outbox: EventOutboxTable;

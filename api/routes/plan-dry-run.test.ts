@@ -237,6 +237,8 @@ describe('dry run of a migration plan', () => {
 
   it('GET /recommendations/{id} shows the same plan as the dry run of applying it', async () => {
     const id = await register('dry-e');
+    // The placement sweep stores the recommendation; GET /recommendations then answers it.
+    expect((await api.request('POST', '/sweep', undefined, as('ops'))).status).toBe(200);
     const list = await api.request(
       'GET',
       `/recommendations?dataset_id=${id}`,

@@ -24,6 +24,8 @@ describe('policies API', () => {
       retire_grace_s: 0,
       retire_linked_files: false,
       auto_apply: false,
+      max_moves_per_sweep: 10,
+      max_bytes_per_day: null,
       four_eyes: false,
       approvers: [],
       created_at: expect.any(String),

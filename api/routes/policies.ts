@@ -86,6 +86,25 @@ export const PolicyBody = z
       .boolean({ error: 'must be true or false' })
       .default(false)
       .describe('The placement sweep may start migrations by itself'),
+    max_moves_per_sweep: z
+      .number({ error: 'must be a number of migrations' })
+      .int('must be a whole number of migrations')
+      .min(0, 'must not be negative')
+      .max(10_000, 'must be at most 10000')
+      .default(10)
+      .describe(
+        "Migrations one placement sweep may start for this policy's datasets (auto_apply); 0: none",
+      ),
+    max_bytes_per_day: z
+      .number({ error: 'must be a number of bytes' })
+      .int('must be a whole number of bytes')
+      .min(0, 'must not be negative')
+      .max(Number.MAX_SAFE_INTEGER, `must be at most ${Number.MAX_SAFE_INTEGER}`)
+      .nullable()
+      .default(null)
+      .describe(
+        "Bytes the placement sweep may start moving for this policy's datasets in any 24 hours; null: no cap",
+      ),
     four_eyes: z
       .boolean({ error: 'must be true or false' })
       .default(false)
@@ -120,6 +139,8 @@ export const PolicyOut = z.object({
   retire_grace_s: z.number(),
   retire_linked_files: z.boolean(),
   auto_apply: z.boolean(),
+  max_moves_per_sweep: z.number(),
+  max_bytes_per_day: z.number().nullable(),
   four_eyes: z.boolean(),
   approvers: z.array(z.string()),
   created_at: z.string(),
@@ -140,6 +161,8 @@ export function policyJson(p: Policy): z.infer<typeof PolicyOut> {
     retire_grace_s: p.retire_grace_s,
     retire_linked_files: p.retire_linked_files === 1,
     auto_apply: p.auto_apply === 1,
+    max_moves_per_sweep: p.max_moves_per_sweep,
+    max_bytes_per_day: p.max_bytes_per_day === null ? null : Number(p.max_bytes_per_day),
     four_eyes: p.four_eyes === 1,
     approvers: parseApprovers(p.approvers),
     created_at: iso(p.created_at)!,
@@ -197,6 +220,8 @@ export function registerPolicies(routes: Routes, deps: { db: Db }): void {
         retire_grace_s: v.retire_grace_s,
         retire_linked_files: v.retire_linked_files ? 1 : 0,
         auto_apply: v.auto_apply ? 1 : 0,
+        max_moves_per_sweep: v.max_moves_per_sweep,
+        max_bytes_per_day: v.max_bytes_per_day,
         four_eyes: v.four_eyes ? 1 : 0,
         approvers: JSON.stringify([...new Set(v.approvers)]),
       });

@@ -3,7 +3,7 @@ import { ensureDefaultTiers } from '../../store/tiers';
 import { startTestApi, type TestApi } from '../../test/support/api';
 
 interface Rec {
-  id: number;
+  id: number | null;
   dataset_id: number;
   current_tier: string;
   recommended_tier: string;
@@ -64,6 +64,23 @@ describe('recommendations API', () => {
 
   const byDataset = (items: Rec[]) => new Map(items.map((r) => [r.dataset_id, r]));
 
+  /** Rows of the tables a read must not grow. */
+  const rowCounts = async () => ({
+    recommendations: (
+      await api.store.db
+        .selectFrom('recommendations')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+    published: (
+      await api.store.db
+        .selectFrom('event_log')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('topic', '=', 'recommendations')
+        .executeTakeFirstOrThrow()
+    ).n,
+  });
+
   it('computes one recommendation per dataset with the documented fields', async () => {
     const res = await api.request('GET', '/recommendations');
     expect(res.status).toBe(200);
@@ -73,7 +90,8 @@ describe('recommendations API', () => {
     const recs = byDataset(items);
     const fresh = recs.get(ids.fresh!)!;
     expect(fresh).toEqual({
-      id: expect.any(Number),
+      // No sweep has run yet: computed for this answer, not stored.
+      id: null,
       dataset_id: ids.fresh,
       current_tier: 'hot',
       recommended_tier: 'hot',
@@ -103,11 +121,38 @@ describe('recommendations API', () => {
     expect(recs.get(ids.pinned!)!.reason).toMatch(/policy "keep-hot" pins it to hot/);
   });
 
-  it('stores each recommendation (readable again by id) and publishes it to topic recommendations', async () => {
-    const res = await api.request('GET', `/recommendations?dataset_id=${ids.stale}`);
+  it('reads are reads: GET stores and publishes nothing, however often it is called', async () => {
+    const before = await rowCounts();
+    expect(before).toEqual({ recommendations: 0, published: 0 });
+    for (let i = 0; i < 3; i++) {
+      const res = await api.request('GET', '/recommendations');
+      expect((res.body.items as Rec[]).every((r) => r.id === null)).toBe(true);
+      await api.request('GET', `/recommendations?dataset_id=${ids.stale}`);
+    }
+    await accessed(ids.never!, 1);
+    expect(
+      (await api.request('GET', `/recommendations?dataset_id=${ids.never}`)).body.items[0],
+    ).toMatchObject({ id: null, recommended_tier: 'hot' });
+    expect(await rowCounts()).toEqual(before);
+    await accessed(ids.never!, 86_400 * 400);
+  });
+
+  it('POST /sweep stores each changed recommendation (readable by id), publishes it, and GET answers it', async () => {
+    const res = await api.request('POST', '/sweep');
     expect(res.status).toBe(200);
-    expect(res.body.items).toHaveLength(1);
-    const rec = res.body.items[0] as Rec;
+    expect(res.body).toMatchObject({
+      trigger: 'request',
+      datasets: 6,
+      stored: 6,
+      migrations: [],
+      skipped: [],
+      error: null,
+    });
+    expect(await rowCounts()).toEqual({ recommendations: 6, published: 6 });
+
+    const rec = (await api.request('GET', `/recommendations?dataset_id=${ids.stale}`)).body
+      .items[0] as Rec;
+    expect(rec.id).toEqual(expect.any(Number));
     const again = await api.request('GET', `/recommendations/${rec.id}`);
     expect(again.status).toBe(200);
     // By id it carries the dry run of applying it too (plan-dry-run.test.ts checks that).
@@ -131,52 +176,38 @@ describe('recommendations API', () => {
       .orderBy('seq', 'desc')
       .executeTakeFirstOrThrow();
     expect(JSON.parse(published.value)).toEqual(rec);
+
+    // A second sweep with nothing changed stores and publishes nothing.
+    expect((await api.request('POST', '/sweep')).body).toMatchObject({ stored: 0 });
+    expect(await rowCounts()).toEqual({ recommendations: 6, published: 6 });
   });
 
-  it('computes fresh ones each time (new ids, current usage)', async () => {
-    const first = (await api.request('GET', `/recommendations?dataset_id=${ids.never}`)).body
-      .items[0] as Rec;
-    expect(first.recommended_tier).toBe('cold');
-    await accessed(ids.never!, 1);
-    const second = (await api.request('GET', `/recommendations?dataset_id=${ids.never}`)).body
-      .items[0] as Rec;
-    expect(second.id).toBeGreaterThan(first.id);
-    expect(second.recommended_tier).toBe('hot');
-  });
-
-  it('answers the standing recommendation (same id, reason, created_at) until the advice changes', async () => {
+  it("answers the stored advice until the dataset's inputs change, then the fresh advice unstored", async () => {
     const get = async (q: string) =>
       (await api.request('GET', `/recommendations?${q}`)).body.items as Rec[];
-    const stored = async () =>
-      (
-        await api.store.db
-          .selectFrom('recommendations')
-          .select('id')
-          .where('dataset_id', '=', ids.lukewarm!)
-          .execute()
-      ).length;
     const [first] = await get(`dataset_id=${ids.lukewarm}`);
-    const rows = await stored();
+    expect(first!.id).toEqual(expect.any(Number));
     const [again] = await get(`dataset_id=${ids.lukewarm}`);
     expect(again).toEqual(first);
     expect(byDataset(await get('limit=100')).get(ids.lukewarm!)).toEqual(first);
-    expect(await stored()).toBe(rows);
-    // Published on each answer all the same.
-    const published = await api.store.db
-      .selectFrom('event_log')
-      .select('value')
-      .where('topic', '=', 'recommendations')
-      .where('key', '=', String(ids.lukewarm))
-      .orderBy('seq', 'desc')
-      .executeTakeFirstOrThrow();
-    expect(JSON.parse(published.value)).toEqual(first);
 
+    // An event (the prototype's demo: an event, then a GET) shows the fresh advice at once.
+    const counts = await rowCounts();
     await accessed(ids.lukewarm!, 1);
     const [changed] = await get(`dataset_id=${ids.lukewarm}`);
-    expect(changed).toMatchObject({ recommended_tier: 'hot', action: 'stay' });
-    expect(changed!.id).toBeGreaterThan(first!.id);
+    expect(changed).toMatchObject({ id: null, recommended_tier: 'hot', action: 'stay' });
     expect(Date.parse(changed!.created_at)).toBeGreaterThanOrEqual(Date.parse(first!.created_at));
-    expect(await stored()).toBe(rows + 1);
+    expect(await rowCounts()).toEqual(counts);
+
+    // The next sweep stores it; GET then answers the stored one.
+    expect((await api.request('POST', '/sweep')).body.stored).toBeGreaterThanOrEqual(1);
+    const [stored] = await get(`dataset_id=${ids.lukewarm}`);
+    expect(stored).toMatchObject({ recommended_tier: 'hot', action: 'stay' });
+    expect(stored!.id).toBeGreaterThan(first!.id!);
+
+    // New inputs that keep the advice: the stored one, same id.
+    await accessed(ids.lukewarm!, 2);
+    expect((await get(`dataset_id=${ids.lukewarm}`))[0]!.id).toBe(stored!.id);
     await accessed(ids.lukewarm!, 300);
   });
 

@@ -3,25 +3,31 @@ import { Errors } from '../../errors';
 import type { EventSink } from '../../events/sink';
 import type { Logger } from '../../runtime/log';
 import {
-  computeRecommendations,
   getRecommendation,
-  type StoredRecommendation,
+  readRecommendations,
+  recommendationView,
+  type CurrentRecommendation,
 } from '../../store/recommendations';
 import { listTiers, tierTable } from '../../store/tiers';
-import { idParam, iso, pageQuery, type Routes } from '../route';
+import { idParam, pageQuery, type Routes } from '../route';
 import { MigrationService, type MigrationServiceDeps } from '../../migrations';
 import { loadDataset, tierSchema } from './datasets';
 import { DryRunOut } from './jobs';
 
 /**
- * `GET /recommendations` recomputes the advice for the datasets on the page (or the one
- * named by `dataset_id`), stores a new recommendation where the advice changed (see
- * store/recommendations.ts), publishes each dataset's standing recommendation to topic
- * `recommendations`, and answers them. `POST /recommendations/{id}/apply` lives with the
- * migration routes.
+ * `GET /recommendations` answers each dataset's current advice without writing anything:
+ * the recommendation the placement sweep stored, or, for a dataset whose inputs changed
+ * since (a new event, a new policy value), the advice computed now and not stored (`id`
+ * null; store/recommendations.ts `readRecommendations`). The sweep stores and publishes
+ * (sweep/service.ts). `POST /recommendations/{id}/apply` lives with the migration routes.
  */
 export const RecommendationOut = z.object({
-  id: z.number(),
+  id: z
+    .number()
+    .nullable()
+    .describe(
+      "The stored recommendation; null: the dataset's inputs changed since the last placement sweep, so this advice was computed for this answer and is not stored yet (the next sweep, or POST /sweep, stores it; POST /plan-migration applies it as it is)",
+    ),
   dataset_id: z.number(),
   current_tier: tierSchema,
   recommended_tier: tierSchema,
@@ -40,21 +46,8 @@ export const RecommendationOut = z.object({
     ),
 });
 
-export function recommendationJson(r: StoredRecommendation): z.infer<typeof RecommendationOut> {
-  return {
-    id: r.id,
-    dataset_id: r.dataset_id,
-    current_tier: r.current_tier,
-    recommended_tier: r.recommended_tier,
-    action: r.recommended_tier === r.current_tier ? 'stay' : 'move',
-    target_location: r.target_location,
-    storage_class: r.storage_class,
-    reason: r.reason,
-    inputs: r.inputs as unknown as Record<string, unknown>,
-    model_version: r.model_version,
-    created_at: iso(r.created_at)!,
-  };
-}
+export const recommendationJson = (r: CurrentRecommendation): z.infer<typeof RecommendationOut> =>
+  recommendationView(r);
 
 export function registerRecommendations(
   routes: Routes,
@@ -68,7 +61,7 @@ export function registerRecommendations(
       method: 'get',
       path: '/recommendations',
       summary:
-        'Recompute placement advice (datasets on the page, or dataset_id), store a recommendation where it changed, answer and publish each standing one',
+        "Each dataset's current placement advice (datasets on the page, or dataset_id): the recommendation the placement sweep stored, or, where the dataset's inputs changed since, the advice computed now (id null, not stored). Writes nothing",
       tag: 'recommendations',
       role: 'viewer',
       query: pageQuery.extend({
@@ -88,7 +81,7 @@ export function registerRecommendations(
         );
       }
       if (query.dataset_id !== undefined) await loadDataset(db, query.dataset_id);
-      const recs = await computeRecommendations(
+      const recs = await readRecommendations(
         db,
         tiers,
         query.dataset_id !== undefined
@@ -96,15 +89,6 @@ export function registerRecommendations(
           : { afterId: query.cursor ? Number(query.cursor) : undefined, limit: query.limit },
       );
       const items = recs.map(recommendationJson);
-      try {
-        await deps.events.publish(
-          'recommendations',
-          items.map((r) => ({ key: String(r.dataset_id), value: r })),
-        );
-      } catch (err) {
-        // Stored and answered all the same: the topic is a feed, the table the record.
-        deps.log.warn('could not publish recommendations', { err: (err as Error).message });
-      }
       let next: string | null = null;
       const last = recs[recs.length - 1];
       if (query.dataset_id === undefined && recs.length === query.limit && last) {

@@ -1,0 +1,58 @@
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import type { Logger } from '../runtime/log';
+
+/**
+ * The Temporal Schedule that runs the placement sweep: id `dim-placement-sweep`, every
+ * `intervalMs`, starting workflow `placementSweep` on the worker's task queue. One per
+ * namespace: registering it again (a second `dim up`, every `dim worker`) updates the one
+ * there to this configuration instead of adding another. Overlapping runs are skipped (the
+ * lease in sweep/service.ts also keeps `POST /sweep` from running beside one), and a run
+ * may take at most one interval or a minute, whichever is longer, so a run whose worker
+ * is gone does not block the ones after it. No interval (DIM_SWEEP_INTERVAL_S=0): the
+ * schedule is paused, and says why.
+ */
+export const SWEEP_SCHEDULE_ID = 'dim-placement-sweep';
+
+export interface SweepScheduleOptions {
+  taskQueue: string;
+  intervalMs: number | null;
+  log: Logger;
+}
+
+export async function ensureSweepSchedule(
+  client: Client,
+  opts: SweepScheduleOptions,
+): Promise<'created' | 'updated'> {
+  const every = opts.intervalMs ?? 300_000;
+  const paused = opts.intervalMs === null;
+  const note = paused
+    ? 'paused: DIM_SWEEP_INTERVAL_S=0 (POST /sweep or dim sweep still run one)'
+    : `every ${every / 1000} s (DIM_SWEEP_INTERVAL_S)`;
+  const spec = { intervals: [{ every }] };
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: 'placementSweep',
+    workflowId: SWEEP_SCHEDULE_ID,
+    taskQueue: opts.taskQueue,
+    workflowExecutionTimeout: Math.max(every, 60_000),
+  };
+  const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: every };
+  try {
+    await client.schedule.create({
+      scheduleId: SWEEP_SCHEDULE_ID,
+      spec,
+      action,
+      policies,
+      state: { paused, note },
+    });
+    opts.log.info('registered the placement sweep schedule', { id: SWEEP_SCHEDULE_ID, note });
+    return 'created';
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+  }
+  await client.schedule
+    .getHandle(SWEEP_SCHEDULE_ID)
+    .update((prev) => ({ ...prev, spec, action, policies, state: { paused, note } }));
+  opts.log.info('updated the placement sweep schedule', { id: SWEEP_SCHEDULE_ID, note });
+  return 'updated';
+}
