@@ -20,7 +20,9 @@ import { LocalLogSink } from '../../events/local-log';
 import type { EventSink, Message, Topic } from '../../events/sink';
 import { silentLogger } from '../../runtime/log';
 import { resolveTemporalBinary } from '../../runtime/temporal-dev';
+import { MigrationService } from '../../migrations';
 import { createStorage, type Storage, type StorageOverrides } from '../../storage';
+import { SweepService } from '../../sweep/service';
 import { checkDatasetLocation, checkLocation } from '../../storage/location';
 import { openDatabase, type OpenedDb } from '../../store/db';
 import type { MigrationJob } from '../../store/schema';
@@ -102,6 +104,8 @@ export async function startHarness(opts: {
   storageOverrides?: StorageOverrides;
   /** API keys (name, role, secret); none: the API is open, every caller an anonymous admin. */
   apiKeys?: ApiKey[];
+  /** Give the worker the placement sweep's activity (sweep/service.ts), as `dim up` does. */
+  sweep?: boolean;
 }): Promise<Harness> {
   const address = opts.address ?? TEMPORAL_ADDRESS;
   const dir = tempDir(opts.name);
@@ -120,6 +124,24 @@ export async function startHarness(opts: {
   const sink = new HookedSink(
     new LocalLogSink({ sqlite: store.sqlite, topicPrefix: '', bufferMax: 1_000_000 }),
   );
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace: 'default' });
+  const temporal = {
+    client,
+    namespace: 'default',
+    taskQueue: opts.taskQueue,
+    uiUrl: 'http://127.0.0.1:8233',
+  };
+  const datasetLocation = (uri: string, field: string) =>
+    checkDatasetLocation(uri, field, { fileRoots: [root], allowWholeRoot: false });
+  const sweep = opts.sweep
+    ? new SweepService({
+        db: store.db,
+        events: sink,
+        log: silentLogger,
+        migrations: new MigrationService({ db: store.db, datasetLocation, temporal }),
+      })
+    : undefined;
   const worker =
     opts.worker === false
       ? undefined
@@ -136,25 +158,18 @@ export async function startHarness(opts: {
             events: sink,
             fileRoots: [root],
             tuning: { fsync: false, ...opts.tuning },
+            sweep,
           },
         });
-  const connection = await Connection.connect({ address });
-  const client = new Client({ connection, namespace: 'default' });
   const app = createApp({
     log: silentLogger,
     health: {},
     db: store.db,
     apiKeys: opts.apiKeys ?? [],
     checkLocation: (uri, field) => checkLocation(uri, field, storageConfig),
-    datasetLocation: (uri, field) =>
-      checkDatasetLocation(uri, field, { fileRoots: [root], allowWholeRoot: false }),
+    datasetLocation,
     events: sink,
-    temporal: {
-      client,
-      namespace: 'default',
-      taskQueue: opts.taskQueue,
-      uiUrl: 'http://127.0.0.1:8233',
-    },
+    temporal,
   });
   const api = await listen(app, '127.0.0.1', 0);
   return {
