@@ -6,9 +6,10 @@ import { InvalidArgumentError, Option } from 'commander';
 import { CliError, createClient, type ApiClient } from '../client';
 import { bytes, progressLine, table, type ProgressSample } from '../format';
 import type { Config } from '../../config';
+import type { SweepReport } from '../../sweep/service';
 
 /**
- * The commands that drive a running dim through its REST API: datasets, events, recs, plan,
+ * The commands that drive a running dim through its REST API: datasets, events, recs, sweep, plan,
  * jobs, policies, tiers. Each prints a table for humans, or with --json the API's own JSON.
  */
 
@@ -440,6 +441,45 @@ export function addClientCommands(program: Command, config: () => Config, io: Cl
             ]),
           ),
         );
+      }),
+    );
+
+  program
+    .command('sweep')
+    .description(
+      'run one placement sweep now: recompute every recommendation, store and publish the changed ones, start the migrations auto_apply policies allow (within their caps)',
+    )
+    .addHelpText(
+      'after',
+      '\nThe Temporal Schedule dim-placement-sweep runs the same sweep every DIM_SWEEP_INTERVAL_S\n(default 300 s); this runs one at once. Exit 1 when it stopped early (e.g. Temporal down).\n\nExample:\n  dim sweep\n  dim sweep --json | jq .migrations',
+    )
+    .action(
+      act(async (c) => {
+        const r = await c.api.call<SweepReport>('POST', '/sweep');
+        print(c, r, () => {
+          let out =
+            `swept ${r.datasets} datasets: ${r.stored} recommendations stored, ${r.moves_advised} advise a move; ` +
+            `${r.migrations.length} migrations started, ${r.skipped.length} skipped\n`;
+          if (r.migrations.length)
+            out += table(
+              ['DATASET', 'RECOMMENDATION', 'JOB', 'STATUS', 'BYTES'],
+              r.migrations.map((m) => [
+                m.dataset_id,
+                m.recommendation_id,
+                m.job_id,
+                m.status,
+                m.bytes,
+              ]),
+            );
+          if (r.skipped.length)
+            out += table(
+              ['DATASET', 'SKIPPED', 'WHY'],
+              r.skipped.map((x) => [x.dataset_id, x.reason, x.detail]),
+            );
+          if (r.error) out += `stopped early: ${r.error}\n`;
+          return out;
+        });
+        return r.error ? 1 : 0;
       }),
     );
 

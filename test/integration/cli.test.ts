@@ -5,6 +5,8 @@ import path from 'node:path';
 import { startTestApi, type TestApi } from '../support/api';
 import { dimBin, freePort, repoRoot, startDim, tempDir } from '../support/dim-process';
 import { datasetRow } from '../support/rows';
+import { defaultTiers } from '../../placement';
+import { ensureDefaultTiers } from '../../store/tiers';
 
 /**
  * The real `dim` binary (bin/dim.js, built by `npm run build`) against the API in-process on
@@ -112,6 +114,7 @@ describe('dim (the CLI) against the API', () => {
       'datasets',
       'events',
       'recs',
+      'sweep',
       'plan',
       'jobs',
       'policies',
@@ -121,6 +124,37 @@ describe('dim (the CLI) against the API', () => {
     }
     const ls = await dim(['datasets', 'ls', '--help']);
     expect(ls.out).toMatch(/Example:\n {2}dim datasets ls --tier hot --all/);
+  });
+
+  it('recs shows the current advice, sweep stores it (then recs names its id)', async () => {
+    await ensureDefaultTiers(api.store.db, defaultTiers(api.dataDir));
+    const name = `recs-${randomUUID()}`;
+    const add = await dim([
+      'datasets',
+      'add',
+      name,
+      `file:///shared_storage/${name}`,
+      '--size',
+      '10000000000',
+      '--json',
+    ]);
+    expect(add.code).toBe(0);
+    const id = (JSON.parse(add.out) as { id: number }).id;
+    const before = await dim(['recs', name, '--json']);
+    expect(before.code).toBe(0);
+    expect(JSON.parse(before.out).items).toEqual([
+      expect.objectContaining({ id: null, dataset_id: id, recommended_tier: 'cold' }),
+    ]);
+    const sweep = await dim(['sweep']);
+    expect(sweep.code).toBe(0);
+    expect(sweep.out).toMatch(
+      /^swept \d+ datasets: \d+ recommendations stored, \d+ advise a move; 0 migrations started, 0 skipped\n/,
+    );
+    const after = await dim(['recs', name, '--json']);
+    expect(JSON.parse(after.out).items[0].id).toEqual(expect.any(Number));
+    const human = await dim(['recs', name]);
+    expect(human.out).toMatch(/^ID\s+DATASET\s+CURRENT\s+RECOMMENDED/);
+    expect(human.out).toMatch(/Never accessed → cold/);
   });
 
   it('bad usage: one line on stderr, exit 2', async () => {
