@@ -9,7 +9,7 @@ import type { Logger } from '../runtime/log';
  * lease in sweep/service.ts also keeps `POST /sweep` from running beside one), and a run
  * may take at most one interval or a minute, whichever is longer, so a run whose worker
  * is gone does not block the ones after it. No interval (DIM_SWEEP_INTERVAL_S=0): the
- * schedule is paused, and says why.
+ * schedule is paused, keeping the interval it had, and its note says why.
  */
 export const SWEEP_SCHEDULE_ID = 'dim-placement-sweep';
 
@@ -50,9 +50,14 @@ export async function ensureSweepSchedule(
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
   }
-  await client.schedule
-    .getHandle(SWEEP_SCHEDULE_ID)
-    .update((prev) => ({ ...prev, spec, action, policies, state: { paused, note } }));
+  await client.schedule.getHandle(SWEEP_SCHEDULE_ID).update((prev) => ({
+    ...prev,
+    // Paused: the interval it had stays, for when it is resumed.
+    spec: paused ? prev.spec : spec,
+    action,
+    policies: paused ? prev.policies : policies,
+    state: { paused, note },
+  }));
   opts.log.info('updated the placement sweep schedule', { id: SWEEP_SCHEDULE_ID, note });
   return 'updated';
 }

@@ -1,6 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import {
   dimBin,
   freePort,
@@ -99,6 +101,38 @@ describe('dim up', () => {
       dim.child.kill('SIGTERM');
     }
     expect(await dim.exited).toBe(0);
+  });
+
+  it('registers the placement sweep schedule; a second dim up updates it, never adds another', async () => {
+    const connection = await Connection.connect({ address: '127.0.0.1:7233' });
+    const client = new Client({ connection });
+    const queue = `up-sweep-${randomUUID()}`;
+    try {
+      for (const interval of ['600', '0']) {
+        const dim = await startDim('up', {
+          DIM_DATA_DIR: tempDir('up-sweep'),
+          TEMPORAL_ADDRESS: '127.0.0.1:7233',
+          DIM_TASK_QUEUE: queue,
+          DIM_SWEEP_INTERVAL_S: interval,
+          ...(await ports()),
+        });
+        try {
+          const desc = await client.schedule.getHandle('dim-placement-sweep').describe();
+          expect(desc.action).toMatchObject({ workflowType: 'placementSweep', taskQueue: queue });
+          // 0: paused, the interval left as it was.
+          expect(desc.spec.intervals).toMatchObject([{ every: 600_000 }]);
+          expect(desc.state.paused).toBe(interval === '0');
+        } finally {
+          dim.child.kill('SIGTERM');
+        }
+        expect(await dim.exited).toBe(0);
+      }
+      let n = 0;
+      for await (const s of client.schedule.list()) if (s.scheduleId === 'dim-placement-sweep') n++;
+      expect(n).toBe(1);
+    } finally {
+      await connection.close();
+    }
   });
 
   it('reports Temporal down with 503 when it cannot be reached', async () => {
