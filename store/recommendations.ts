@@ -28,6 +28,10 @@ import type { Recommendation, Tier } from './schema';
  * the pure `choose` runs per row, `explain` (the reason and the inputs, most of the cost of
  * a decision) only where the advice changed, and the changes go in with multi-row INSERTs,
  * and their heads with multi-row upserts, in one transaction.
+ *
+ * Passes that store are the placement sweep's (sweep/service.ts). Reads (`readRecommendations`,
+ * GET /recommendations) write nothing: a head keeps a digest of the inputs its advice was last
+ * computed from (`inputs_key`), and a read decides again only for datasets whose digest moved.
  */
 export interface RecommendationScope {
   /** Only this dataset. */
