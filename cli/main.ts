@@ -31,7 +31,8 @@ const RUN_HELP: Record<string, { description: string; example: string }> = {
   up: {
     description:
       'everything on one machine: Temporal dev server (unless TEMPORAL_ADDRESS is set), API and dashboard on :8080, migration worker, Kafka bridge',
-    example: 'dim up',
+    example:
+      'dim up\n  dim up --demo   # a living system to look at: datasets, traffic, a job to approve',
   },
   api: {
     description:
@@ -72,13 +73,29 @@ function configOrExit(): Config {
   }
 }
 
-async function run(command: string, json: boolean, config: Config): Promise<void> {
+async function run(command: string, json: boolean, config: Config, demo = false): Promise<void> {
   const log = createLogger(config.logLevel, { proc: `dim ${command}` });
   const parts = commands[command]!;
   // Loaded here, not at the top: --help, --version and bad input answer without loading
   // Temporal, Express and the cloud SDKs (about two seconds).
   const { startSystem } = await import('../runtime/system');
   const system = await startSystem(config, parts, log);
+  let demoJob: string | undefined;
+  if (demo && system.apiUrl) {
+    const { startDemo } = await import('../demo/seed');
+    const key = config.api.keys.find((k) => k.role !== 'viewer')?.secret;
+    try {
+      const d = await startDemo({
+        apiUrl: system.apiUrl,
+        apiKey: key,
+        dataDir: config.dataDir,
+        log,
+      });
+      demoJob = d.pendingJobId;
+    } catch (err) {
+      process.stderr.write(`dim: the demo could not be seeded: ${(err as Error).message}\n`);
+    }
+  }
   const summary = {
     event: 'ready',
     api: system.apiUrl,
@@ -87,6 +104,7 @@ async function run(command: string, json: boolean, config: Config): Promise<void
     temporal_ui: system.temporalUiUrl,
     worker: system.workerUrl,
     data_dir: config.dataDir,
+    ...(demoJob ? { demo_job_awaiting_approval: demoJob } : {}),
   };
   if (json) {
     process.stdout.write(JSON.stringify(summary) + '\n');
@@ -98,6 +116,8 @@ async function run(command: string, json: boolean, config: Config): Promise<void
       system.temporalUiUrl && `  Temporal UI  ${system.temporalUiUrl}`,
       `  Temporal     ${system.temporalAddress}`,
       system.workerUrl && `  Worker       ${system.workerUrl}/health · ${system.workerUrl}/metrics`,
+      demoJob &&
+        `  Demo         6 datasets with a trickle of reads; job ${demoJob} waits for approval (dim jobs approve ${demoJob})`,
       'Press Ctrl-C to stop.',
     ];
     process.stdout.write(lines.filter(Boolean).join('\n') + '\n');
@@ -149,18 +169,25 @@ export async function main(argv: string[]): Promise<void> {
     .addHelpText('after', HELP_AFTER);
 
   for (const [name, what] of Object.entries(RUN_HELP)) {
-    program
+    const sub = program
       .command(name)
       .description(what.description)
-      .addHelpText('after', `\nExample:\n  ${what.example}`)
-      .action(async (_opts, cmd: Command) => {
-        const config = configOrExit();
-        try {
-          await run(name, cmd.optsWithGlobals<{ json?: boolean }>().json ?? false, config);
-        } catch (err) {
-          fail((err as Error).message);
-        }
-      });
+      .addHelpText('after', `\nExample:\n  ${what.example}`);
+    if (name === 'up') {
+      sub.option(
+        '--demo',
+        'seed a handful of datasets (real files under the data dir, across the tiers), a trickle of access events and a migration waiting for approval',
+      );
+    }
+    sub.action(async (_opts, cmd: Command) => {
+      const config = configOrExit();
+      const o = cmd.optsWithGlobals<{ json?: boolean; demo?: boolean }>();
+      try {
+        await run(name, o.json ?? false, config, o.demo ?? false);
+      } catch (err) {
+        fail((err as Error).message);
+      }
+    });
   }
 
   program

@@ -122,7 +122,8 @@ function start(args) {
   ensureInstalled();
   ensureBuilt();
   require(path.join(root, 'dist', 'cli', 'main.js'))
-    .main(args.length ? args : ['up'])
+    // `npm start` runs `dim up`; `npm start -- --demo` passes its options to it.
+    .main(args.length && !args[0].startsWith('-') ? args : ['up', ...args])
     .catch((err) => {
       process.stderr.write(`dim: ${err.message}\n`);
       process.exit(1);

@@ -29,13 +29,16 @@ export interface DimProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs `dim <command> --json` with the given environment and waits for its ready line. */
+/**
+ * Runs `dim <command> --json` with the given environment and waits for its ready line.
+ * `command` may carry options after a space (`up --demo`).
+ */
 export function startDim(
   command: string,
   env: Record<string, string>,
   timeoutMs = 90_000,
 ): Promise<DimProcess> {
-  const child = spawn(process.execPath, [dimBin, command, '--json'], {
+  const child = spawn(process.execPath, [dimBin, ...command.split(' '), '--json'], {
     cwd: repoRoot,
     env: { ...process.env, DIM_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
