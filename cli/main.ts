@@ -44,7 +44,7 @@ const RUN_HELP: Record<string, { description: string; example: string }> = {
   },
   bridge: {
     description:
-      'only the Kafka bridge: access events (Kafka, or the local log without KAFKA_BROKERS) → usage aggregates; relays events buffered while Kafka was down',
+      'only the Kafka bridge: access events (Kafka, or the local log without KAFKA_BROKERS) → usage aggregates; relays events buffered while Kafka was down; health and metrics on :8091',
     example: 'KAFKA_BROKERS=127.0.0.1:9092 dim bridge',
   },
 };
@@ -86,6 +86,7 @@ async function run(command: string, json: boolean, config: Config): Promise<void
     temporal: system.temporalAddress,
     temporal_ui: system.temporalUiUrl,
     worker: system.workerUrl,
+    bridge: system.bridgeUrl,
     data_dir: config.dataDir,
   };
   if (json) {
@@ -98,6 +99,7 @@ async function run(command: string, json: boolean, config: Config): Promise<void
       system.temporalUiUrl && `  Temporal UI  ${system.temporalUiUrl}`,
       `  Temporal     ${system.temporalAddress}`,
       system.workerUrl && `  Worker       ${system.workerUrl}/health · ${system.workerUrl}/metrics`,
+      system.bridgeUrl && `  Bridge       ${system.bridgeUrl}/health · ${system.bridgeUrl}/metrics`,
       'Press Ctrl-C to stop.',
     ];
     process.stdout.write(lines.filter(Boolean).join('\n') + '\n');

@@ -17,6 +17,8 @@ import { startBridge } from '../workers/bridge';
 import { checkDatasetLocation, checkLocation } from '../storage/location';
 import { createStorage } from '../storage';
 import type { Logger } from './log';
+import { createMetricsRegistry } from './metrics';
+import { serveBridgeHealth } from '../workers/bridge-metrics';
 import { resolveTemporalBinary, startTemporalDevServer, type DevServer } from './temporal-dev';
 
 /**
@@ -37,6 +39,8 @@ export interface System {
   temporalUiUrl: string | undefined;
   apiUrl: string | undefined;
   workerUrl: string | undefined;
+  /** `dim bridge` alone: its /health and /metrics (with the API, its /metrics has them). */
+  bridgeUrl: string | undefined;
   /** Stops every part, in reverse order of start. Safe to call more than once. */
   stop(): Promise<void>;
   /** Resolves when a part stopped on its own (the dev server died, the worker failed). */
@@ -57,6 +61,10 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
         }
       }
     })());
+
+  // One metrics registry for the process: every part registers in it, and each of its
+  // ports (the API's /metrics, the worker's, the bridge's) serves all of it.
+  const registry = createMetricsRegistry();
 
   try {
     let temporalAddress = config.temporal.address ?? `127.0.0.1:${config.temporal.devServer.port}`;
@@ -126,6 +134,7 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
           fileRoots: config.storage.fileRoots,
         },
         log,
+        registry,
       });
       const w = worker;
       stops.push(() => w.stop());
@@ -145,6 +154,7 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
     const client = new Client({ connection, namespace: config.temporal.namespace });
 
     let api: ApiServer | undefined;
+    let bridgeUrl: string | undefined;
     if (parts.api && shared) {
       const { store, events } = shared;
       if (config.api.keys.length === 0) {
@@ -168,6 +178,8 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
             allowWholeRoot: config.datasets.allowWholeRoot,
           }),
         events: events.sink,
+        metrics: registry,
+        eventBuffer: events.buffer,
         temporal: {
           client,
           namespace: config.temporal.namespace,
@@ -211,8 +223,19 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
         idKey: config.events.idKey,
         onAppend: shared.events.onAppend,
         log,
+        registry,
       });
       stops.push(() => bridge.stop());
+      if (!parts.api) {
+        const health = await serveBridgeHealth(
+          bridge,
+          registry,
+          config.api.host,
+          config.bridge.port,
+        );
+        stops.push(() => new Promise<void>((res) => health.close(() => res())));
+        bridgeUrl = `http://${config.api.host}:${config.bridge.port}`;
+      }
       failures.push(
         bridge.done.then(
           () => new Error('the bridge stopped'),
@@ -238,6 +261,7 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
       temporalUiUrl,
       apiUrl: api?.url,
       workerUrl,
+      bridgeUrl,
       stop,
       failed: Promise.race(failures.length ? failures : [new Promise<Error>(() => undefined)]),
     };
