@@ -344,9 +344,33 @@ describe('metrics of dim api and dim bridge on Kafka (separate processes)', () =
   });
 });
 
+describe('metrics of dim worker alone', () => {
+  it('serves its registry on its health port: the worker, its activities and the process', async () => {
+    const proc = await startDim('worker', {
+      DIM_DATA_DIR: tempDir('metrics-worker'),
+      TEMPORAL_ADDRESS: '127.0.0.1:7233',
+      DIM_TASK_QUEUE: `metrics-test-${randomUUID()}`,
+      DIM_WORKER_PORT: String(await freePort()),
+    });
+    try {
+      const s = await take(`${proc.ready.worker!}/metrics`);
+      expectConventions(s);
+      expect(value(s.families, 'dim_worker_up')).toBe(1);
+      expect(value(s.families, 'dim_mover_bytes_copied_total')).toBe(0);
+      expect(s.families.get('dim_activity_failures_total')?.type).toBe('counter');
+      expect(s.families.get('process_cpu_seconds_total')?.type).toBe('counter');
+      // Only what this process runs: no API, no bridge.
+      expect(names(s).filter((n) => /^dim_(http|bridge|event)_/.test(n))).toEqual([]);
+    } finally {
+      proc.child.kill('SIGTERM');
+      await proc.exited;
+    }
+  });
+});
+
 describe('deploy/', () => {
   it('the Grafana dashboard queries only metrics and labels the processes export', () => {
-    expect(scrapes.length).toBeGreaterThanOrEqual(4);
+    expect(scrapes.length).toBeGreaterThanOrEqual(5);
     const families = new Map<string, MetricFamily>();
     const labels = new Map<string, Set<string>>();
     for (const s of scrapes) {

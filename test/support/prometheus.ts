@@ -83,9 +83,11 @@ export function parseExposition(text: string): Map<string, MetricFamily> {
     if (!m) throw new Error(`not a sample line: ${line}`);
     const f = familyOf(m[1]!, families);
     if (!f) throw new Error(`sample without its # TYPE: ${line}`);
-    const v = m[4]!;
-    const value = v === '+Inf' ? Infinity : v === '-Inf' ? -Infinity : Number(v);
-    if (Number.isNaN(value) && v !== 'NaN') throw new Error(`bad value in: ${line}`);
+    // As Prometheus reads values (Go's ParseFloat): NaN and Inf in any case (prom-client
+    // writes `Nan` for a mean over no samples yet).
+    const v = m[4]!.toLowerCase();
+    const value = /^[+]?inf$/.test(v) ? Infinity : v === '-inf' ? -Infinity : Number(v);
+    if (Number.isNaN(value) && v !== 'nan') throw new Error(`bad value in: ${line}`);
     f.samples.push({ name: m[1]!, labels: m[3] ? parseLabels(m[3], line) : {}, value });
   }
   return families;
