@@ -31,20 +31,31 @@ const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 
 /** Turns Express paths (`/jobs/:job_id/approve`) into a labeller of request paths. */
 export function routeLabeller(patterns: string[]): (path: string) => string | undefined {
-  const compiled = [...new Set(patterns)].map((p) => ({
-    label: p,
-    re: new RegExp(
-      '^' +
-        p
-          .split('/')
-          .map((seg) =>
-            seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
-          )
-          .join('/') +
-        '/?$',
-    ),
-  }));
+  const compiled = [...new Set(patterns)]
+    .filter((p) => p.includes(':'))
+    .map((p) => ({
+      label: p,
+      re: new RegExp(
+        '^' +
+          p
+            .split('/')
+            .map((seg) =>
+              seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+            )
+            .join('/') +
+          '/?$',
+      ),
+    }));
+  // Paths without parameters (`/access-events`, thousands a second) by lookup, first.
+  const exact = new Map<string, string>();
+  for (const p of patterns) {
+    if (p.includes(':')) continue;
+    exact.set(p, p);
+    exact.set(`${p}/`, p);
+  }
   return (path) => {
+    const known = exact.get(path);
+    if (known) return known;
     for (const c of compiled) if (c.re.test(path)) return c.label;
     return undefined;
   };
