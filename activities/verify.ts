@@ -178,6 +178,7 @@ export async function verifyDataset(
       }
       await writer.add({ ...row, state: 'verified' });
       p.objects_done++;
+      env.metrics?.addObjectsVerified(1);
     });
   } finally {
     await writer.flush();

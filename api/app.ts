@@ -6,7 +6,7 @@ import { version } from '../package.json';
 import type { Logger } from '../runtime/log';
 import { packageRoot } from '../runtime/repo';
 import type { Db } from '../store/db';
-import { authenticate, type ApiKey } from './auth';
+import { authenticate, requireRole, type ApiKey } from './auth';
 import { browserGuard } from './browser';
 import { healthRouter, type HealthCheck } from './health';
 import { openApiDocument } from './openapi';
@@ -24,6 +24,8 @@ import { registerTiers } from './routes/tiers';
 import { docsRouter } from './docs';
 import { nestsDeeperThan, tooDeep } from './validate';
 import type { EventSink } from '../events/sink';
+import { createMetricsRegistry, type Registry } from '../runtime/metrics';
+import { apiMetrics, type ApiMetrics } from './metrics';
 
 export interface ApiDeps {
   log: Logger;
@@ -41,6 +43,10 @@ export interface ApiDeps {
   bodyLimit?: string;
   /** Starts, signals and queries migration workflows; without it migrations answer 503. */
   temporal?: TemporalDeps;
+  /** The process's metrics registry (runtime/metrics.ts), served at GET /metrics. */
+  metrics?: Registry;
+  /** Events accepted but not yet delivered (dim_event_buffer_depth). */
+  eventBuffer?: { buffer: string; depth: () => number };
 }
 
 /** The Express app: routes, the dashboard's static files, and problem+json errors. */
@@ -48,16 +54,27 @@ export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
-  app.use(healthRouter(deps.health));
-  const web = path.join(packageRoot(), 'web');
-  if (existsSync(web)) app.use(express.static(web, { index: 'index.html' }));
-
   const router = express.Router();
   const routes = new Routes(router, deps.db);
+  const metrics = apiMetrics(deps.metrics ?? createMetricsRegistry({ defaults: false }), {
+    routes: () => ['/health', '/metrics', '/openapi.json', ...routes.operations.map((o) => o.path)],
+    bufferDepth: deps.eventBuffer,
+  });
+  app.locals.metrics = metrics;
+  app.use(healthRouter(deps.health));
+  const web = path.join(packageRoot(), 'web');
+  if (existsSync(web))
+    app.use(
+      express.static(web, { index: 'index.html', setHeaders: (res) => metrics.markStatic(res) }),
+    );
+
   registerDatasets(routes, deps);
   registerUsage(routes, deps);
   // Its fast lane (api/fast-ingest.ts) goes in front of Express in `listen`.
-  app.locals.fastLane = registerAccessEvents(routes, deps);
+  app.locals.fastLane = registerAccessEvents(routes, {
+    ...deps,
+    onAccepted: (n) => metrics.accepted(n),
+  });
   registerPolicies(routes, deps);
   registerTiers(routes, deps);
   registerRecommendations(routes, deps);
@@ -68,6 +85,9 @@ export function createApp(deps: ApiDeps): express.Express {
     res.json(doc);
   });
   app.use(docsRouter());
+  // Prometheus' scrape: with API keys configured it needs a key (viewer or above), which
+  // Prometheus sends as a bearer token (deploy/prometheus/prometheus.yml).
+  app.get('/metrics', authenticate(deps.apiKeys), requireRole('viewer'), metrics.handler);
 
   // Who is calling, and whether a browser may, before a byte of the body is read: a bad
   // key is a 401 and a cross-site form a 403/415 whatever the body holds or weighs.
@@ -96,15 +116,15 @@ export interface ApiServer {
 export function listen(app: express.Express, host: string, port: number): Promise<ApiServer> {
   return new Promise((resolve, reject) => {
     const fast = app.locals.fastLane as FastLane | undefined;
-    const server = http.createServer(
-      fast
-        ? (req, res) => {
-            fast(req, res, () => {
-              app(req, res);
-            });
-          }
-        : app,
-    );
+    const metrics = app.locals.metrics as ApiMetrics | undefined;
+    const server = http.createServer((req, res) => {
+      metrics?.observe(req, res);
+      if (fast)
+        fast(req, res, () => {
+          app(req, res);
+        });
+      else app(req, res);
+    });
     // Requests Node refuses before Express sees them (a 100 KB URL, malformed HTTP) are
     // answered as problem+json too, never with a bare socket close.
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {

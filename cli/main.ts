@@ -45,7 +45,7 @@ const RUN_HELP: Record<string, { description: string; example: string }> = {
   },
   bridge: {
     description:
-      'only the Kafka bridge: access events (Kafka, or the local log without KAFKA_BROKERS) → usage aggregates; relays events buffered while Kafka was down',
+      'only the Kafka bridge: access events (Kafka, or the local log without KAFKA_BROKERS) → usage aggregates; relays events buffered while Kafka was down; health and metrics on :8091',
     example: 'KAFKA_BROKERS=127.0.0.1:9092 dim bridge',
   },
 };
@@ -103,6 +103,7 @@ async function run(command: string, json: boolean, config: Config, demo = false)
     temporal: system.temporalAddress,
     temporal_ui: system.temporalUiUrl,
     worker: system.workerUrl,
+    bridge: system.bridgeUrl,
     data_dir: config.dataDir,
     ...(demoJob ? { demo_job_awaiting_approval: demoJob } : {}),
   };
@@ -116,6 +117,7 @@ async function run(command: string, json: boolean, config: Config, demo = false)
       system.temporalUiUrl && `  Temporal UI  ${system.temporalUiUrl}`,
       `  Temporal     ${system.temporalAddress}`,
       system.workerUrl && `  Worker       ${system.workerUrl}/health · ${system.workerUrl}/metrics`,
+      system.bridgeUrl && `  Bridge       ${system.bridgeUrl}/health · ${system.bridgeUrl}/metrics`,
       demoJob &&
         `  Demo         6 datasets with a trickle of reads; job ${demoJob} waits for approval (dim jobs approve ${demoJob})`,
       'Press Ctrl-C to stop.',

@@ -54,6 +54,8 @@ export const EnvSchema = z
     DIM_API_HOST: z.string().min(1).default('127.0.0.1'),
     DIM_API_PORT: port.default(8080),
     DIM_WORKER_PORT: port.default(8090),
+    /** `dim bridge` alone: its /health and /metrics. */
+    DIM_BRIDGE_PORT: port.default(8091),
     DIM_LOG_LEVEL: logLevel.default('info'),
     TEMPORAL_ADDRESS: hostPort.optional(),
     TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
@@ -165,6 +167,8 @@ export interface Config {
   /** What the CLI's client commands call: DIM_URL and DIM_API_KEY (overridden by --url, --key). */
   client: { url: string; key: string | undefined };
   worker: { port: number; taskQueue: string };
+  /** `dim bridge` without the API in the process serves /health and /metrics here. */
+  bridge: { port: number };
   temporal: {
     /** Set when dim talks to an existing Temporal (TEMPORAL_ADDRESS); else dim starts a dev server. */
     address: string | undefined;
@@ -300,6 +304,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     client: { url: e.DIM_URL.replace(/\/+$/, ''), key: e.DIM_API_KEY },
     worker: { port: e.DIM_WORKER_PORT, taskQueue: e.DIM_TASK_QUEUE },
+    bridge: { port: e.DIM_BRIDGE_PORT },
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,

@@ -16,6 +16,8 @@ export interface Events {
   kind: 'kafka' | 'local';
   /** For /health: rejects while Kafka is unreachable (events are being buffered). */
   health(): Promise<void>;
+  /** Events accepted but not yet delivered: the outbox (Kafka) or the local log's backlog. */
+  buffer: { buffer: 'kafka-outbox' | 'local-log'; depth: () => number };
   /** Local log only: calls back after each append (wakes a bridge in the same process). */
   onAppend?: (listener: () => void) => () => void;
   close(): Promise<void>;
@@ -37,7 +39,13 @@ export function createEvents(
       sqlite,
       log: log.child({ part: 'events' }),
     });
-    return { sink, kind: 'kafka', health: () => sink.health(), close: () => sink.close() };
+    return {
+      sink,
+      kind: 'kafka',
+      health: () => sink.health(),
+      buffer: { buffer: 'kafka-outbox', depth: () => sink.state().buffered },
+      close: () => sink.close(),
+    };
   }
   const sink = new LocalLogSink({
     sqlite,
@@ -48,6 +56,7 @@ export function createEvents(
     sink,
     kind: 'local',
     health: () => Promise.resolve(),
+    buffer: { buffer: 'local-log', depth: () => sink.backlog() },
     onAppend: (listener) => sink.onAppend(listener),
     close: () => sink.close(),
   };

@@ -20,6 +20,8 @@ import { MigrationService } from '../migrations';
 import { SweepService } from '../sweep/service';
 import { ensureSweepSchedule } from '../sweep/schedule';
 import type { Logger } from './log';
+import { createMetricsRegistry } from './metrics';
+import { serveBridgeHealth } from '../workers/bridge-metrics';
 import { resolveTemporalBinary, startTemporalDevServer, type DevServer } from './temporal-dev';
 
 /**
@@ -40,6 +42,8 @@ export interface System {
   temporalUiUrl: string | undefined;
   apiUrl: string | undefined;
   workerUrl: string | undefined;
+  /** `dim bridge` alone: its /health and /metrics (with the API, its /metrics has them). */
+  bridgeUrl: string | undefined;
   /** Stops every part, in reverse order of start. Safe to call more than once. */
   stop(): Promise<void>;
   /** Resolves when a part stopped on its own (the dev server died, the worker failed). */
@@ -60,6 +64,10 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
         }
       }
     })());
+
+  // One metrics registry for the process: every part registers in it, and each of its
+  // ports (the API's /metrics, the worker's, the bridge's) serves all of it.
+  const registry = createMetricsRegistry();
 
   try {
     let temporalAddress = config.temporal.address ?? `127.0.0.1:${config.temporal.devServer.port}`;
@@ -151,6 +159,7 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
           }),
         },
         log,
+        registry,
       });
       const w = worker;
       stops.push(() => w.stop());
@@ -166,6 +175,7 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
     }
 
     let api: ApiServer | undefined;
+    let bridgeUrl: string | undefined;
     if (parts.api && shared) {
       const { store, events } = shared;
       if (config.api.keys.length === 0) {
@@ -185,6 +195,8 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
         datasetLocation,
         events: events.sink,
         temporal,
+        metrics: registry,
+        eventBuffer: events.buffer,
         health: {
           events: () => events.health(),
           database: () => {
@@ -222,8 +234,19 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
         idKey: config.events.idKey,
         onAppend: shared.events.onAppend,
         log,
+        registry,
       });
       stops.push(() => bridge.stop());
+      if (!parts.api) {
+        const health = await serveBridgeHealth(
+          bridge,
+          registry,
+          config.api.host,
+          config.bridge.port,
+        );
+        stops.push(() => new Promise<void>((res) => health.close(() => res())));
+        bridgeUrl = `http://${config.api.host}:${config.bridge.port}`;
+      }
       failures.push(
         bridge.done.then(
           () => new Error('the bridge stopped'),
@@ -261,6 +284,7 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
       temporalUiUrl,
       apiUrl: api?.url,
       workerUrl,
+      bridgeUrl,
       stop,
       failed: Promise.race(failures.length ? failures : [new Promise<Error>(() => undefined)]),
     };

@@ -15,6 +15,8 @@ import { createKafka, ensureTopics } from '../events/kafka-client';
 import { topicName } from '../events/topics';
 import type { Logger } from '../runtime/log';
 import { AccessWriter, type ApplyResult, type Incoming } from '../store/access';
+import { createMetricsRegistry, type Registry } from '../runtime/metrics';
+import { bridgeMetrics, type PartitionLag } from './bridge-metrics';
 
 /**
  * The bridge: reads `access_events` in batches and turns them into usage aggregates.
@@ -45,6 +47,8 @@ export interface BridgeOptions {
   batchSize?: number;
   /** DIM_EVENT_ID_KEY; unset: the install's generated key (in the database). */
   idKey?: string;
+  /** The process's metrics registry (runtime/metrics.ts); by default the bridge's own. */
+  registry?: Registry;
 }
 
 export interface BridgeStats {
@@ -60,6 +64,10 @@ export interface BridgeStats {
 export interface RunningBridge {
   source: 'kafka' | 'local-log';
   stats(): BridgeStats;
+  /** False once the bridge stopped or failed. */
+  running(): boolean;
+  /** Where its metrics are registered (workers/bridge-metrics.ts). */
+  registry: Registry;
   /** Resolves when the bridge stopped; rejects when it failed for good. */
   done: Promise<void>;
   stop(): Promise<void>;
@@ -78,7 +86,14 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     batches: 0,
     lastBatchAt: undefined,
   };
+  const registry = opts.registry ?? createMetricsRegistry({ defaults: false });
+  const metrics = bridgeMetrics(registry);
   const record = (r: ApplyResult) => {
+    metrics.applied.inc(r.applied);
+    metrics.skipped.inc(r.skipped);
+    metrics.deadLetters.inc(r.deadLettered);
+    metrics.batches.inc();
+    metrics.lastBatch.set(Date.now() / 1000);
     stats.applied += r.applied;
     stats.skipped += r.skipped;
     stats.deadLettered += r.deadLettered;
@@ -92,6 +107,7 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     }
   };
   const unverified = (count: number) => {
+    metrics.unverified.inc(count);
     stats.unverified += count;
     log.warn(
       'dim-id headers that do not verify: counted as outside messages (forged, or DIM_EVENT_ID_KEY differs between dim processes)',
@@ -101,8 +117,21 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   const run = opts.kafka
     ? await runKafka(opts, opts.kafka, topic, log, record, unverified)
     : runLocal(opts, topic, log, record);
+  metrics.setLagSource(run.source, topic, run.lag);
+  let running = true;
+  void run.done.then(
+    () => (running = false),
+    () => (running = false),
+  );
   log.info('bridge started', { source: run.source, topic, group: opts.group });
-  return { ...run, stats: () => ({ ...stats }) };
+  return {
+    source: run.source,
+    done: run.done,
+    stop: run.stop,
+    stats: () => ({ ...stats }),
+    running: () => running,
+    registry,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -181,6 +210,9 @@ function runVerifies(
   return macMatches(finishRun(mac, id.count), id.mac);
 }
 
+/** A running consumer loop, and how far behind it is (for dim_bridge_consumer_lag). */
+type Run = Pick<RunningBridge, 'source' | 'done' | 'stop'> & { lag: () => Promise<PartitionLag[]> };
+
 async function runKafka(
   opts: BridgeOptions,
   kafkaOpts: { brokers: string[]; clientId: string },
@@ -188,7 +220,7 @@ async function runKafka(
   log: Logger,
   record: (r: ApplyResult) => void,
   unverified: (count: number) => void,
-): Promise<Omit<RunningBridge, 'stats'>> {
+): Promise<Run> {
   const writer = new AccessWriter(opts.sqlite, opts.group, topic, 'kafka');
   const key = eventIdKey(opts.idKey, opts.sqlite);
   const kafka = createKafka({ ...kafkaOpts, log });
@@ -272,11 +304,34 @@ async function runKafka(
     }
   };
   const done = loop();
+  // Consumer lag: the high watermarks from one admin client, kept connected between scrapes.
+  let admin: ReturnType<typeof kafka.admin> | undefined;
+  const lag = async (): Promise<PartitionLag[]> => {
+    if (!admin) {
+      const a = kafka.admin({ retry: { retries: 0 } });
+      await a.connect();
+      admin = a;
+    }
+    try {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return offsets.map((o) => ({
+        partition: o.partition,
+        lag: Number(o.high) - (writer.storedOffset(o.partition) ?? Number(o.low)),
+      }));
+    } catch (err) {
+      const a = admin;
+      admin = undefined;
+      await a.disconnect().catch(() => undefined);
+      throw err;
+    }
+  };
   return {
     source: 'kafka',
     done,
+    lag,
     stop: async () => {
       stopping = true;
+      await admin?.disconnect().catch(() => undefined);
       await consumer?.disconnect().catch(() => undefined);
       wake?.();
       await done;
@@ -289,7 +344,7 @@ function runLocal(
   topic: string,
   log: Logger,
   record: (r: ApplyResult) => void,
-): Omit<RunningBridge, 'stats'> {
+): Run {
   const { sqlite } = opts;
   const writer = new AccessWriter(sqlite, opts.group, topic, 'local-log');
   const batchSize = opts.batchSize ?? 5000;
@@ -359,9 +414,19 @@ function runLocal(
     }
   };
   const done = loop();
+  const highest = sqlite.prepare<[string], { hi: number | null; lo: number | null }>(
+    'select max(seq) as hi, min(seq) as lo from event_log where topic = ?',
+  );
+  // The local log is one partition (0): rows from the stored next seq to the highest.
+  const lag = (): Promise<PartitionLag[]> => {
+    const { hi, lo } = highest.get(topic)!;
+    const next = writer.storedOffset(0) ?? lo ?? 0;
+    return Promise.resolve([{ partition: 0, lag: hi === null ? 0 : hi + 1 - next }]);
+  };
   return {
     source: 'local-log',
     done,
+    lag,
     stop: async () => {
       stopping = true;
       wake?.();

@@ -11,6 +11,8 @@ import {
 import { createActivities, type ActivityDeps } from '../activities';
 import { MoverMetrics } from '../activities/metrics';
 import type { Logger } from '../runtime/log';
+import { liveGauge, serveMetrics, type Registry } from '../runtime/metrics';
+import { activityMetricsInterceptor } from './activity-metrics';
 
 /**
  * The migration worker: polls task queue `dim-migrations` for the workflows in
@@ -28,6 +30,8 @@ export interface WorkerOptions {
   compileWorkflows?: boolean;
   /** An already built bundle's code (tests bundle once per file). */
   workflowBundleCode?: string;
+  /** The process's metrics registry (runtime/metrics.ts); by default the worker's own. */
+  registry?: Registry;
 }
 
 export interface RunningWorker {
@@ -36,6 +40,8 @@ export interface RunningWorker {
   done: Promise<void>;
   /** Counters of the mover (bytes copied, job statuses), for /metrics. */
   metrics: MoverMetrics;
+  /** Where the worker's metrics are registered (served on its port's /metrics). */
+  registry: Registry;
   stop(): Promise<void>;
 }
 
@@ -80,7 +86,8 @@ export async function startMigrationWorker(opts: WorkerOptions): Promise<Running
   // On shutdown (SIGTERM) running copies record their progress in a last heartbeat and
   // end their attempt, so that another worker resumes them at once.
   const shutdown = new AbortController();
-  const metrics = opts.deps.metrics ?? new MoverMetrics();
+  const metrics = opts.deps.metrics ?? new MoverMetrics(opts.registry);
+  const registry = metrics.registry;
   const worker = await Worker.create({
     connection,
     namespace: opts.namespace,
@@ -95,23 +102,60 @@ export async function startMigrationWorker(opts: WorkerOptions): Promise<Running
       metrics,
       shutdown: opts.deps.shutdown ?? shutdown.signal,
     }),
+    // Activity outcomes and failure codes, for /metrics (workers/activity-metrics.ts).
+    interceptors: { activity: [activityMetricsInterceptor(registry)] },
     // Give running activities time to record their progress on SIGTERM.
     shutdownGraceTime: '10 seconds',
     // Heartbeats (progress, resume points, cancellation) reach the server within a second.
     maxHeartbeatThrottleInterval: '1 second',
   });
+  registerWorkerGauges(registry, worker);
   opts.log.info('worker polling', { taskQueue: opts.taskQueue, address: opts.address });
   const done = worker.run().finally(() => connection.close());
   return {
     worker,
     done,
     metrics,
+    registry,
     async stop() {
       shutdown.abort();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await done;
     },
   };
+}
+
+/** The Temporal worker's own state, read at each scrape. */
+function registerWorkerGauges(registry: Registry, worker: Worker): void {
+  const status = () => worker.getStatus();
+  liveGauge(registry, {
+    name: 'dim_worker_up',
+    help: '1 when the worker is polling its task queue.',
+    collect() {
+      this.set(worker.getState() === 'RUNNING' ? 1 : 0);
+    },
+  });
+  liveGauge(registry, {
+    name: 'dim_worker_running_activities',
+    help: 'Activities running on this worker now.',
+    collect() {
+      this.set(status().numInFlightActivities);
+    },
+  });
+  liveGauge(registry, {
+    name: 'dim_worker_running_workflow_tasks',
+    help: 'Workflow activations in flight on this worker.',
+    collect() {
+      this.set(status().numInFlightWorkflowActivations);
+    },
+  });
+  liveGauge(registry, {
+    name: 'dim_worker_cached_workflows',
+    help: "Workflows in the worker's sticky cache.",
+    collect() {
+      this.set(status().numCachedWorkflows);
+    },
+  });
 }
 
 /** Health (`/health`) and Prometheus metrics (`/metrics`) of a worker, on its own port. */
@@ -121,32 +165,13 @@ export function serveWorkerHealth(
   port: number,
 ): Promise<http.Server> {
   const server = http.createServer((req, res) => {
-    const state = w.worker.getState();
     if (req.url === '/health') {
+      const state = w.worker.getState();
       const ok = state === 'RUNNING';
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ status: ok ? 'ok' : 'down', worker: state.toLowerCase() }));
     } else if (req.url === '/metrics') {
-      const s = w.worker.getStatus();
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(
-        [
-          '# HELP dim_worker_up 1 when the worker is polling.',
-          '# TYPE dim_worker_up gauge',
-          `dim_worker_up ${state === 'RUNNING' ? 1 : 0}`,
-          '# HELP dim_worker_running_activities Activities running now.',
-          '# TYPE dim_worker_running_activities gauge',
-          `dim_worker_running_activities ${s.numInFlightActivities}`,
-          '# HELP dim_worker_running_workflow_tasks Workflow activations in flight.',
-          '# TYPE dim_worker_running_workflow_tasks gauge',
-          `dim_worker_running_workflow_tasks ${s.numInFlightWorkflowActivations}`,
-          '# HELP dim_worker_cached_workflows Workflows in the sticky cache.',
-          '# TYPE dim_worker_cached_workflows gauge',
-          `dim_worker_cached_workflows ${s.numCachedWorkflows}`,
-          ...w.metrics.lines(),
-          '',
-        ].join('\n'),
-      );
+      serveMetrics(w.registry, req, res);
     } else if (req.url === '/jobs') {
       // The copies and verifies running on this worker now; the API's GET /jobs has them all.
       res.writeHead(200, { 'content-type': 'application/json' });

@@ -130,6 +130,8 @@ export function createIngest(deps: {
   events: EventSink;
   audit?: IngestAudit;
   known?: KnownDatasets;
+  /** Counts accepted events (dim_events_accepted_total). */
+  onAccepted?: (n: number) => void;
 }): (body: Body, caller: Caller) => Promise<{ accepted: number }> {
   const { events } = deps;
   const known = deps.known ?? new KnownDatasets(deps.db);
@@ -167,6 +169,7 @@ export function createIngest(deps: {
         5,
       );
     }
+    deps.onAccepted?.(list.length);
     await audit.record(caller.name, list.length, ids);
     return { accepted: list.length };
   };
@@ -178,7 +181,13 @@ export function createIngest(deps: {
  */
 export function registerAccessEvents(
   routes: Routes,
-  deps: { db: Db; events: EventSink; apiKeys: ApiKey[]; apiHost?: string },
+  deps: {
+    db: Db;
+    events: EventSink;
+    apiKeys: ApiKey[];
+    apiHost?: string;
+    onAccepted?: (n: number) => void;
+  },
 ): FastLane {
   const ingest = createIngest(deps);
   routes.add(

@@ -337,7 +337,9 @@ test('cancel mid-copy: the copy stops, the destination is cleaned, the source is
     expect(active.items).toEqual([
       expect.objectContaining({ job_id: job.job_id, step: 'copy', bytes_total: 72 * MB + 5 }),
     ]);
-    expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/^dim_mover_active_steps 1$/m);
+    expect(await (await fetch(`${base}/metrics`)).text()).toMatch(
+      /^dim_mover_active_steps\{step="copy"\} 1$/m,
+    );
   } finally {
     health.close();
   }
