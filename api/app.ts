@@ -20,6 +20,7 @@ import { registerUsage } from './routes/usage';
 import { registerPolicies } from './routes/policies';
 import { registerRecommendations } from './routes/recommendations';
 import { registerTiers } from './routes/tiers';
+import { registerOverview } from './routes/overview';
 import { docsRouter } from './docs';
 import { nestsDeeperThan, tooDeep } from './validate';
 import type { EventSink } from '../events/sink';
@@ -61,6 +62,7 @@ export function createApp(deps: ApiDeps): express.Express {
   registerTiers(routes, deps);
   registerRecommendations(routes, deps);
   registerJobs(routes, deps);
+  registerOverview(routes, deps);
   const doc = openApiDocument(routes.operations, version);
   app.get('/openapi.json', (_req, res) => {
     res.json(doc);
