@@ -124,6 +124,7 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
           storage,
           events: shared.events.sink,
           fileRoots: config.storage.fileRoots,
+          tuning: { maxBytesPerSecond: config.worker.maxBytesPerSecond },
         },
         log,
       });
