@@ -43,14 +43,21 @@ export interface ApiDeps {
   temporal?: TemporalDeps;
 }
 
+const DASHBOARD_NOT_BUILT =
+  '<!doctype html><title>dim</title><h1>dim</h1><p>The dashboard is not built: run <code>npm run build</code> ' +
+  '(or <code>npm start</code>, which builds what is missing). The API answers as usual: see /openapi.json.</p>';
+
 /** The Express app: routes, the dashboard's static files, and problem+json errors. */
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
   app.use(healthRouter(deps.health));
-  const web = path.join(packageRoot(), 'web');
-  if (existsSync(web)) app.use(express.static(web, { index: 'index.html' }));
+  // The dashboard: web/ as `npm run build` (Vite) built it; the data comes from the API.
+  const web = path.join(packageRoot(), 'dist', 'web');
+  if (existsSync(path.join(web, 'index.html')))
+    app.use(express.static(web, { index: 'index.html' }));
+  else app.get('/', (_req, res) => res.type('html').send(DASHBOARD_NOT_BUILT));
 
   const router = express.Router();
   const routes = new Routes(router, deps.db);
