@@ -1,5 +1,9 @@
+import { defaultPayloadConverter } from '@temporalio/common';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { sql } from 'kysely';
 import { z } from 'zod';
+import { Errors } from '../../errors';
+import type { TemporalDeps } from '../../migrations';
 import { MONTH_DAYS, monthlyCost, TIER_NAMES, type TierName } from '../../placement';
 import { DAY_MS } from '../../placement/cost';
 import { HOUR_MS, hourOf } from '../../store/access';
@@ -13,7 +17,8 @@ import { loadDataset, tierSchema } from './datasets';
  * Temporal Web UI is, the datasets per tier, this month's projected cost now and under the
  * standing recommendations, the migrations by state and the ingest rate. Every figure is
  * one aggregate query, whatever the number of datasets. Also `GET /datasets/{id}/replicas`,
- * the copies of a dataset that the migrations recorded.
+ * the copies of a dataset that the migrations recorded, and `GET /jobs/{job_id}/history`, a
+ * job's statuses as its workflow runs recorded them in Temporal, with who acted on it.
  */
 const RUNNING = ['queued', 'copying', 'verifying', 'switching', 'retiring'] as const;
 
@@ -56,6 +61,58 @@ const ReplicaOut = z.object({
   updated_at: z.string(),
 });
 
+const HistoryOut = z.object({
+  job_id: z.string(),
+  statuses: z
+    .array(
+      z.object({
+        status: z.string(),
+        error: z.string().nullable(),
+        at: z.string(),
+        run_id: z.string(),
+      }),
+    )
+    .describe("Each status the job's workflow runs set, oldest first (from Temporal's history)"),
+  actions: z
+    .array(z.object({ action: z.string(), actor: z.string(), at: z.string() }))
+    .describe('Approvals, cancels, retries and retirements, from the audit log'),
+});
+
+const jobIdParam = z.object({ job_id: z.uuid({ error: 'must be a job id (a UUID)' }) });
+
+/**
+ * The statuses a job's workflow set: the input of each `updateStatus` activity it scheduled,
+ * in every run of its workflow id (a retry is a new run), from Temporal's durable history.
+ */
+async function workflowStatuses(t: TemporalDeps, workflowId: string, currentRun: string | null) {
+  const runs: { runId: string; start: number }[] = [];
+  // The id is `migration-<job_key>`; job keys hold no quote (api/routes/jobs.ts).
+  for await (const w of t.client.workflow.list({ query: `WorkflowId = '${workflowId}'` }))
+    runs.push({ runId: w.runId, start: w.startTime.getTime() });
+  if (currentRun && !runs.some((r) => r.runId === currentRun))
+    runs.push({ runId: currentRun, start: Date.now() });
+  runs.sort((a, b) => a.start - b.start);
+  const out: { status: string; error: string | null; at: string; run_id: string }[] = [];
+  for (const run of runs) {
+    const history = await t.client.workflow.getHandle(workflowId, run.runId).fetchHistory();
+    for (const e of history.events ?? []) {
+      const a = e.activityTaskScheduledEventAttributes;
+      const payload = a?.input?.payloads?.[0];
+      if (a?.activityType?.name !== 'updateStatus' || !payload) continue;
+      const input = defaultPayloadConverter.fromPayload<{ status: string; error?: string | null }>(
+        payload,
+      );
+      out.push({
+        status: input.status,
+        error: input.error ?? null,
+        at: iso(optionalTsToMs(e.eventTime) ?? 0)!,
+        run_id: run.runId,
+      });
+    }
+  }
+  return out;
+}
+
 /** Per (current tier, recommended tier): datasets, bytes and monthly usage rates. */
 async function costGroups(db: Db, now: number) {
   // monthlyUsage (placement/cost.ts) in SQL: totals × MONTH_DAYS / max(1 day, age in days).
@@ -82,7 +139,7 @@ async function costGroups(db: Db, now: number) {
 
 export function registerOverview(
   routes: Routes,
-  deps: { db: Db; apiKeys: unknown[]; temporal?: { uiUrl?: string } },
+  deps: { db: Db; apiKeys: unknown[]; temporal?: TemporalDeps },
 ): void {
   const { db } = deps;
 
@@ -200,6 +257,50 @@ export function registerOverview(
             created_at: iso(r.created_at)!,
             updated_at: iso(r.updated_at)!,
           })),
+        },
+      };
+    },
+  );
+
+  routes.add(
+    {
+      method: 'get',
+      path: '/jobs/:job_id/history',
+      summary:
+        "A job's status history: each status its workflow runs set (from Temporal), and who approved, cancelled, retried or retired it",
+      tag: 'jobs',
+      role: 'viewer',
+      params: jobIdParam,
+      response: HistoryOut,
+    },
+    async ({ params }) => {
+      const job = await db
+        .selectFrom('migration_jobs')
+        .select(['job_id', 'workflow_id', 'run_id'])
+        .where('job_id', '=', params.job_id)
+        .executeTakeFirst();
+      if (!job) throw Errors.notFound('job', params.job_id);
+      if (!deps.temporal)
+        throw Errors.unavailable('this process runs without a Temporal client: no job history');
+      let statuses: Awaited<ReturnType<typeof workflowStatuses>>;
+      try {
+        statuses = await workflowStatuses(deps.temporal, job.workflow_id, job.run_id);
+      } catch (err) {
+        if ((err as { name?: string }).name === 'WorkflowNotFoundError') statuses = [];
+        else throw Errors.unavailable(`Temporal did not answer: ${(err as Error).message}`, 5);
+      }
+      const actions = await db
+        .selectFrom('audit_log')
+        .select(['action', 'actor', 'ts'])
+        .where('target', '=', `job:${job.job_id}`)
+        .orderBy('id')
+        .limit(200)
+        .execute();
+      return {
+        body: {
+          job_id: job.job_id,
+          statuses,
+          actions: actions.map((a) => ({ action: a.action, actor: a.actor, at: iso(a.ts)! })),
         },
       };
     },

@@ -135,7 +135,6 @@ describe('dashboard in Chromium', () => {
     expect(await page.locator('.card', { hasText: 'Datasets per tier' }).textContent()).toContain(
       '5',
     );
-    await shot(page, 'overview');
 
     // Datasets: the table, a search, the recommendation per row.
     await page.click('nav >> text=Datasets');
@@ -143,6 +142,14 @@ describe('dashboard in Chromium', () => {
     await page.waitForSelector(`tr[data-dataset="${busy.id}"] svg.spark`);
     expect(await page.textContent(`tr[data-dataset="${busy.id}"]`)).toContain('stay');
     await shot(page, 'datasets');
+    // The recommendations the datasets page read are stored: the overview counts their saving.
+    await page.click('nav >> text=Overview');
+    await page.waitForFunction(
+      `(() => { const s = document.querySelector('#cost-saving'); return !!s && /[1-9]/.test(s.textContent); })()`,
+    );
+    await shot(page, 'overview');
+    await page.click('nav >> text=Datasets');
+    await page.waitForSelector(`tr[data-dataset="${big.id}"] .rec-move`);
     await page.fill('#f-name', 'bus');
     await page.press('#f-name', 'Enter');
     await page.waitForFunction(`document.querySelectorAll('tr[data-dataset]').length === 1`);
@@ -238,6 +245,13 @@ describe('dashboard in Chromium', () => {
       },
     );
     expect(await brokenJob.locator('.job-error').count()).toBe(0);
+    // Its status history, from Temporal and the audit log: the failed run, the retry, the new run.
+    await brokenJob.locator('summary').click();
+    await brokenJob.locator('.history-box :is(ol, .error)').waitFor();
+    const history = await brokenJob.locator('.history-box').textContent();
+    expect(history).toMatch(
+      /planned by anonymous.*failed: source_missing.*retried by anonymous.*copying.*completed/s,
+    );
     await shot(page, 'jobs');
 
     // All of it without a reload.

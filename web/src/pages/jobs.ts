@@ -9,20 +9,36 @@ const RUNNING: JobStatus[] = ['queued', 'copying', 'verifying', 'switching', 're
 export const statusBadge = (s: JobStatus) =>
   h('span', { class: `status status-${s}` }, s.replace(/_/g, ' '));
 
-/** The statuses this tab has seen a job in, with when: kept for the tab like the key. */
-interface Seen {
-  status: JobStatus;
-  at: string;
+interface History {
+  statuses: { status: JobStatus; error: string | null; at: string; run_id: string }[];
+  actions: { action: string; actor: string; at: string }[];
 }
-const historyKey = (id: string) => `dim.job.${id}`;
-function seen(job: Job): Seen[] {
-  const raw = sessionStorage.getItem(historyKey(job.job_id));
-  const list: Seen[] = raw ? (JSON.parse(raw) as Seen[]) : [];
-  if (list[list.length - 1]?.status !== job.status) {
-    list.push({ status: job.status, at: job.updated_at });
-    sessionStorage.setItem(historyKey(job.job_id), JSON.stringify(list.slice(-30)));
+
+/** Fills `box` with the job's status history (GET /jobs/{id}/history: Temporal and the audit log). */
+async function loadHistory(job: Job, box: HTMLElement) {
+  try {
+    const hist = await api<History>('GET', `/jobs/${job.job_id}/history`);
+    const items = [
+      { at: job.submitted_at, text: `planned by ${job.requested_by}` },
+      ...hist.statuses.map((s) => ({
+        at: s.at,
+        text: `${s.status.replace(/_/g, ' ')}${s.error ? `: ${s.error}` : ''}`,
+      })),
+      ...hist.actions.map((a) => ({
+        at: a.at,
+        text: `${a.action.replace(/^job\./, '')} by ${a.actor}`,
+      })),
+    ].sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
+    box.replaceChildren(
+      h(
+        'ol',
+        { class: 'history' },
+        ...items.map((i) => h('li', {}, h('time', { datetime: i.at }, time(i.at)), ` ${i.text}`)),
+      ),
+    );
+  } catch (err) {
+    box.replaceChildren(h('p', { class: 'error' }, String((err as Error).message)));
   }
-  return list;
 }
 
 /** Live list of migration jobs: progress, rate, ETA, status history, errors, and the actions allowed. */
@@ -119,7 +135,11 @@ export function jobsPage(ctx: Ctx): HTMLElement {
           )
         : null,
     ];
-    const history = seen(job);
+    const historyBox = h('div', { class: 'history-box' }, h('p', { class: 'muted' }, 'loading…'));
+    const details = h('details', {}, h('summary', {}, 'Status history'), historyBox);
+    details.addEventListener('toggle', () => {
+      if (details.open) void loadHistory(job, historyBox);
+    });
     return h(
       'article',
       {
@@ -155,25 +175,15 @@ export function jobsPage(ctx: Ctx): HTMLElement {
         `${bytes(p.bytes_done)} of ${bytes(p.bytes_total)} · ${num(p.objects_done)} of ${num(p.objects_total)} objects`,
         running ? ` · ${rate === null ? 'rate —' : `${bytes(rate)}/s`} · ETA ${duration(eta)}` : '',
       ),
-      job.error ? h('p', { class: 'error job-error' }, h('b', {}, 'Error: '), job.error) : null,
-      h(
-        'details',
-        {},
-        h('summary', {}, 'Status history'),
-        h(
-          'ol',
-          { class: 'history' },
-          h('li', {}, `planned ${time(job.submitted_at)} by ${job.requested_by}`),
-          ...history.map((s) => h('li', {}, `${s.status.replace(/_/g, ' ')} · ${time(s.at)}`)),
-          job.approved_by ? h('li', {}, `approved by ${job.approved_by}`) : null,
-          job.cancelled_by ? h('li', {}, `cancelled by ${job.cancelled_by}`) : null,
-        ),
-        h(
-          'p',
-          { class: 'muted' },
-          'As seen from this tab; the full history is in the Temporal Web UI.',
-        ),
-      ),
+      job.error
+        ? h(
+            'p',
+            { class: 'error job-error' },
+            h('b', {}, job.status === 'cancelled' ? 'Reason: ' : 'Error: '),
+            job.error,
+          )
+        : null,
+      details,
       h(
         'p',
         { class: 'actions' },
@@ -212,8 +222,8 @@ export function jobsPage(ctx: Ctx): HTMLElement {
         continue;
       }
       const el = card(job);
-      const open = have?.el.querySelector('details')?.open;
-      if (open) el.querySelector('details')!.open = true;
+      // An open history stays open (and is read again) when the job changes.
+      if (have?.el.querySelector('details')?.open) el.querySelector('details')!.open = true;
       cards.set(job.job_id, { json, el });
       els.push(el);
     }

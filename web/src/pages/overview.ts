@@ -38,7 +38,7 @@ export function overviewPage(ctx: Ctx): HTMLElement {
               { class: 'kv' },
               h('dt', {}, 'Where the data is now'),
               h('dd', { id: 'cost-now' }, usd(c.monthly_now_usd)),
-              h('dt', {}, 'Under the recommendations'),
+              h('dt', {}, 'Under the standing recommendations'),
               h('dd', { id: 'cost-rec' }, usd(c.monthly_recommended_usd)),
               h('dt', {}, 'Saving'),
               h(
@@ -57,7 +57,7 @@ export function overviewPage(ctx: Ctx): HTMLElement {
         h(
           'p',
           { class: 'muted' },
-          'Monthly rates from each dataset’s usage so far; the one-off cost of the moves is not included.',
+          'Monthly rates from each dataset’s usage so far, under the recommendations stored by the last placement pass; the one-off cost of the moves is not included.',
         ),
       ),
       h(
