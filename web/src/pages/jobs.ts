@@ -18,8 +18,10 @@ interface History {
 async function loadHistory(job: Job, box: HTMLElement) {
   try {
     const hist = await api<History>('GET', `/jobs/${job.job_id}/history`);
+    // The audit log has the plan (job.planned); older jobs without it show when they were submitted.
+    const planned = hist.actions.some((a) => a.action === 'job.planned');
     const items = [
-      { at: job.submitted_at, text: `planned by ${job.requested_by}` },
+      ...(planned ? [] : [{ at: job.submitted_at, text: `planned by ${job.requested_by}` }]),
       ...hist.statuses.map((s) => ({
         at: s.at,
         text: `${s.status.replace(/_/g, ' ')}${s.error ? `: ${s.error}` : ''}`,
