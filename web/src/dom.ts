@@ -62,6 +62,9 @@ export const time = (iso: string) => new Date(iso).toLocaleString();
 export const tier = (t: string | null) =>
   h('span', { class: `tier tier-${t ?? 'none'}` }, t ?? '—');
 
+/** Column heads of numbers, right-aligned like their cells. */
+const NUMERIC = /^(Datasets|Bytes|Size|Projected cost a month|Read latency|\$|Min\. days)/;
+
 /** A table in a scrolling box (narrow screens scroll it sideways, not the page). */
 export function table(head: string[], rows: Node[], caption?: string): HTMLElement {
   return h(
@@ -71,7 +74,17 @@ export function table(head: string[], rows: Node[], caption?: string): HTMLEleme
       'table',
       {},
       caption ? h('caption', {}, caption) : null,
-      h('thead', {}, h('tr', {}, ...head.map((c) => h('th', { scope: 'col' }, c)))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ...head.map((c) =>
+            h('th', { scope: 'col', class: NUMERIC.test(c) ? 'n' : undefined }, c),
+          ),
+        ),
+      ),
       h('tbody', {}, ...rows),
     ),
   );

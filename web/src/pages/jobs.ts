@@ -73,6 +73,17 @@ export function jobsPage(ctx: Ctx): HTMLElement {
     list,
   );
   const cards = new Map<string, { json: string; el: HTMLElement }>();
+  // Dataset names, read once per dataset (a deleted one keeps its id only).
+  const names = new Map<number, string | null>();
+  const nameOf = (id: number) => {
+    if (names.has(id)) return names.get(id) ?? null;
+    names.set(id, null);
+    void api<{ name: string }>('GET', `/datasets/${id}`).then(
+      (d) => names.set(id, d.name),
+      () => undefined,
+    );
+    return null;
+  };
   const last = new Map<string, { t: number; bytes: number; rate: number | null }>();
 
   async function act(job: Job, verb: 'approve' | 'cancel' | 'retry') {
@@ -156,7 +167,13 @@ export function jobsPage(ctx: Ctx): HTMLElement {
         {},
         statusBadge(job.status),
         ' ',
-        h('a', { href: `#/datasets/${job.dataset_id}` }, `dataset ${job.dataset_id}`),
+        h(
+          'a',
+          { href: `#/datasets/${job.dataset_id}` },
+          nameOf(job.dataset_id)
+            ? `${nameOf(job.dataset_id)} (dataset ${job.dataset_id})`
+            : `dataset ${job.dataset_id}`,
+        ),
         ' → ',
         h('code', {}, job.dest_uri),
         ` (${job.dest_storage_class})`,
@@ -217,7 +234,7 @@ export function jobsPage(ctx: Ctx): HTMLElement {
         const rate = prev && d > 0 && now > prev.t ? (d / (now - prev.t)) * 1000 : null;
         last.set(job.job_id, { t: now, bytes: job.progress.bytes_done, rate });
       }
-      const json = JSON.stringify(job);
+      const json = JSON.stringify(job) + (names.get(job.dataset_id) ?? '');
       const have = cards.get(job.job_id);
       if (have && have.json === json) {
         els.push(have.el);
