@@ -21,6 +21,7 @@ import { registerPolicies } from './routes/policies';
 import { registerRecommendations } from './routes/recommendations';
 import { registerSweep } from './routes/sweep';
 import { registerTiers } from './routes/tiers';
+import { registerOverview } from './routes/overview';
 import { docsRouter } from './docs';
 import { nestsDeeperThan, tooDeep } from './validate';
 import type { EventSink } from '../events/sink';
@@ -49,6 +50,10 @@ export interface ApiDeps {
   eventBuffer?: { buffer: string; depth: () => number };
 }
 
+const DASHBOARD_NOT_BUILT =
+  '<!doctype html><title>dim</title><h1>dim</h1><p>The dashboard is not built: run <code>npm run build</code> ' +
+  '(or <code>npm start</code>, which builds what is missing). The API answers as usual: see /openapi.json.</p>';
+
 /** The Express app: routes, the dashboard's static files, and problem+json errors. */
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
@@ -62,11 +67,13 @@ export function createApp(deps: ApiDeps): express.Express {
   });
   app.locals.metrics = metrics;
   app.use(healthRouter(deps.health));
-  const web = path.join(packageRoot(), 'web');
-  if (existsSync(web))
+  // The dashboard: web/ as `npm run build` (Vite) built it; the data comes from the API.
+  const web = path.join(packageRoot(), 'dist', 'web');
+  if (existsSync(path.join(web, 'index.html')))
     app.use(
       express.static(web, { index: 'index.html', setHeaders: (res) => metrics.markStatic(res) }),
     );
+  else app.get('/', (_req, res) => res.type('html').send(DASHBOARD_NOT_BUILT));
 
   registerDatasets(routes, deps);
   registerUsage(routes, deps);
@@ -80,6 +87,7 @@ export function createApp(deps: ApiDeps): express.Express {
   registerRecommendations(routes, deps);
   registerSweep(routes, deps);
   registerJobs(routes, deps);
+  registerOverview(routes, deps);
   const doc = openApiDocument(routes.operations, version);
   app.get('/openapi.json', (_req, res) => {
     res.json(doc);

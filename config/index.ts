@@ -56,6 +56,12 @@ export const EnvSchema = z
     DIM_WORKER_PORT: port.default(8090),
     /** `dim bridge` alone: its /health and /metrics. */
     DIM_BRIDGE_PORT: port.default(8091),
+    /** A bandwidth cap for each copy the worker runs, bytes per second (unset: none). */
+    DIM_COPY_MAX_BYTES_PER_S: z.coerce
+      .number({ error: 'must be a number of bytes per second' })
+      .int('must be a whole number of bytes per second')
+      .positive('must be a positive number of bytes per second')
+      .optional(),
     DIM_LOG_LEVEL: logLevel.default('info'),
     TEMPORAL_ADDRESS: hostPort.optional(),
     TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
@@ -166,7 +172,7 @@ export interface Config {
   api: { host: string; port: number; keys: ApiKeyConfig[] };
   /** What the CLI's client commands call: DIM_URL and DIM_API_KEY (overridden by --url, --key). */
   client: { url: string; key: string | undefined };
-  worker: { port: number; taskQueue: string };
+  worker: { port: number; taskQueue: string; maxBytesPerSecond?: number };
   /** `dim bridge` without the API in the process serves /health and /metrics here. */
   bridge: { port: number };
   temporal: {
@@ -303,8 +309,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       }),
     },
     client: { url: e.DIM_URL.replace(/\/+$/, ''), key: e.DIM_API_KEY },
-    worker: { port: e.DIM_WORKER_PORT, taskQueue: e.DIM_TASK_QUEUE },
     bridge: { port: e.DIM_BRIDGE_PORT },
+    worker: {
+      port: e.DIM_WORKER_PORT,
+      taskQueue: e.DIM_TASK_QUEUE,
+      maxBytesPerSecond: e.DIM_COPY_MAX_BYTES_PER_S,
+    },
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,

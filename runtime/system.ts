@@ -157,6 +157,7 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
             log: log.child({ part: 'sweep' }),
             migrations: new MigrationService({ db: shared.store.db, datasetLocation, temporal }),
           }),
+          tuning: { maxBytesPerSecond: config.worker.maxBytesPerSecond },
         },
         log,
         registry,

@@ -27,7 +27,7 @@ function newest(dir, skip = new Set(['node_modules', 'dist', 'var', '.git', 'cov
     if (skip.has(e.name)) continue;
     const p = path.join(dir, e.name);
     if (e.isDirectory()) t = Math.max(t, newest(p, skip));
-    else if (/\.(ts|json)$/.test(e.name)) t = Math.max(t, statSync(p).mtimeMs);
+    else if (/\.(ts|json|html|css)$/.test(e.name)) t = Math.max(t, statSync(p).mtimeMs);
   }
   return t;
 }
@@ -49,8 +49,9 @@ function ensureInstalled() {
 
 function ensureBuilt() {
   const stamp = path.join(root, 'dist', '.build-stamp');
-  if (existsSync(stamp) && statSync(stamp).mtimeMs >= newest(root)) return;
-  say('building (tsc + workflow bundle)…');
+  const web = path.join(root, 'dist', 'web', 'index.html');
+  if (existsSync(stamp) && existsSync(web) && statSync(stamp).mtimeMs >= newest(root)) return;
+  say('building (tsc + workflow bundle + dashboard)…');
   if (run('npm', ['run', '--silent', 'build']) !== 0) {
     say('the build failed: see the TypeScript errors above');
     process.exit(1);

@@ -5,6 +5,7 @@ import type { Dataset, NewDataset, Tier } from './schema';
 export interface DatasetFilter {
   tier?: Tier;
   owner?: string;
+  policy?: string;
   name?: string;
   afterId?: number;
   limit: number;
@@ -27,6 +28,7 @@ export async function listDatasets(db: Db, f: DatasetFilter): Promise<Dataset[]>
   let q = db.selectFrom('datasets').selectAll().orderBy('id').limit(f.limit);
   if (f.tier) q = q.where('current_tier', '=', f.tier);
   if (f.owner) q = q.where('owner', '=', f.owner);
+  if (f.policy) q = q.where('policy', '=', f.policy);
   if (f.name) q = q.where('name', 'like', `%${f.name.replace(/[%_\\]/g, (c) => `\\${c}`)}%`);
   if (f.afterId) q = q.where('id', '>', f.afterId);
   return q.execute();

@@ -238,12 +238,13 @@ export function registerDatasets(
     {
       method: 'get',
       path: '/datasets',
-      summary: 'List datasets (filter by tier, owner, name; cursor pagination)',
+      summary: 'List datasets (filter by tier, owner, policy, name; cursor pagination)',
       tag: 'datasets',
       role: 'viewer',
       query: pageQuery.extend({
         tier: tierSchema.optional(),
         owner: z.string().min(1).optional(),
+        policy: z.string().min(1).optional(),
         name: z.string().min(1).optional(),
       }),
       response: pageOf(DatasetOut),
@@ -252,6 +253,7 @@ export function registerDatasets(
       const rows = await listDatasets(db, {
         tier: query.tier,
         owner: query.owner,
+        policy: query.policy,
         name: query.name,
         afterId: query.cursor ? Number(query.cursor) : undefined,
         limit: query.limit + 1,

@@ -22,6 +22,12 @@ it('type-checks (tsc --noEmit)', () => {
   expect(r.code).toBe(0);
 });
 
+it('type-checks the dashboard (tsc -p web/tsconfig.json: DOM, no Node)', () => {
+  const r = check([bin('typescript', 'bin/tsc'), '-p', path.join('web', 'tsconfig.json')]);
+  expect(r.output).toBe('');
+  expect(r.code).toBe(0);
+});
+
 it('lints clean (eslint)', () => {
   const r = check([bin('eslint', 'bin/eslint.js'), '.', '--max-warnings', '0']);
   expect(r.output).toBe('');
