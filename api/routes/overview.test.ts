@@ -49,7 +49,9 @@ describe('overview API', () => {
   it('projects the monthly cost now and under the standing recommendations, as placement/cost.ts does', async () => {
     const tiers = defaultTiers(api.dataDir);
     await ensureDefaultTiers(api.store.db, tiers);
-    // The events reach the aggregates through the local log; the recommendations store heads.
+    // The events reach the aggregates through the local log; the sweep stores the
+    // recommendations (and their heads) that the overview reads.
+    expect((await api.request('POST', '/sweep')).status).toBe(200);
     const recs = await api.request('GET', '/recommendations');
     expect(recs.status).toBe(200);
     const res = await api.request('GET', '/overview');
