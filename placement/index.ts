@@ -22,3 +22,4 @@ export {
 } from './cost';
 export { resolveLocation, templateProblem } from './location';
 export { defaultTiers } from './default-tiers';
+export * from './forecast';
