@@ -242,7 +242,7 @@ function exposure(start: number, end: number, p: ForecastParams): Exposure {
       const to = Math.min(end, day * 24 + 24);
       if (to <= from) continue;
       // Hours from..to-1 have weights rp^(end-1-(to-1)) .. rp^(end-1-from).
-      dow[mod(day, 7)] += Math.pow(rp, end - to) * geometric(rp, to - from);
+      dow[mod(day, 7)]! += Math.pow(rp, end - to) * geometric(rp, to - from);
     }
   }
   const e = { level: geometric(rl, n), profile: geometric(rp, n), hod, dow };
