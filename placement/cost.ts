@@ -184,8 +184,16 @@ export function planCost(
   to: TierName,
   now: number,
   horizonDays = BREAK_EVEN_HORIZON_DAYS,
+  /** A trained model's forecast for the dataset: the usage then comes from it, as in decide. */
+  forecast?: {
+    reads_per_hour: number;
+    writes_per_hour: number;
+    read_bytes_per_hour: number;
+  } | null,
 ): PlanCost {
-  const usage = monthlyUsage(ds, ds.created_at, now);
+  const usage = forecast
+    ? forecastUsage(ds, forecast, ds.created_at, now)
+    : monthlyUsage(ds, ds.created_at, now);
   const from = ds.current_tier;
   const before = monthlyCost(tiers[from], usage).total;
   const after = monthlyCost(tiers[to], usage).total;

@@ -45,7 +45,7 @@ describe('decide: recency', () => {
     expect(d.target_location).toBe('file:///shared_storage/sample');
     expect(d.storage_class).toBe('standard');
     expect(d.reason).toBe(
-      'Last accessed 10 s ago, within the 60 s hot window → hot. Keep in hot ($10.00/month). No trained model (POST /train), so the recency heuristic decided.',
+      'Last accessed 10 s ago, within the 60 s hot window → hot. Keep in hot ($10.00/month). No trained model covers this dataset (POST /train trains one), so the recency heuristic decided.',
     );
     expect(d.model_version).toBe('heuristic-v1');
   });
@@ -57,7 +57,7 @@ describe('decide: recency', () => {
     expect(d.target_location).toBe('file:///data/storage/warm/sample');
     expect(d.reason).toMatch(/^Last accessed 5 min ago, within the 10 min warm window → warm\./);
     expect(d.reason).toMatch(
-      /Move from hot to warm \(\$1\.25\/month instead of \$10\.00\/month\): saves \$8\.75\/month; the move costs \$0\.000001, paid back in under a day\. No trained model \(POST \/train\), so the recency heuristic decided\.$/,
+      /Move from hot to warm \(\$1\.25\/month instead of \$10\.00\/month\): saves \$8\.75\/month; the move costs \$0\.000001, paid back in under a day\. No trained model covers this dataset \(POST \/train trains one\), so the recency heuristic decided\.$/,
     );
   });
 
@@ -66,7 +66,7 @@ describe('decide: recency', () => {
     expect(d.recommended_tier).toBe('cold');
     expect(d.target_location).toBe('file:///data/storage/cold/sample');
     expect(d.reason).toBe(
-      'Never accessed → cold. Move from hot to cold ($0.4/month instead of $10.00/month): saves $9.60/month; the move costs $0.00001, paid back in under a day. No trained model (POST /train), so the recency heuristic decided.',
+      'Never accessed → cold. Move from hot to cold ($0.4/month instead of $10.00/month): saves $9.60/month; the move costs $0.00001, paid back in under a day. No trained model covers this dataset (POST /train trains one), so the recency heuristic decided.',
     );
   });
 
@@ -277,7 +277,7 @@ describe('decide: break-even', () => {
     expect(d.inputs.break_even!.move_usd).toBeCloseTo(1.00001, 6);
     expect(d.inputs.break_even!.payback_days).toBeCloseTo(1.00001 / (0.85 / (730 / 24)), 3);
     expect(d.reason).toBe(
-      'Never accessed → cold; moving to cold would save $0.85/month, but the move costs $1.00, not paid back within 30 days. Keep in warm ($1.25/month). No trained model (POST /train), so the recency heuristic decided.',
+      'Never accessed → cold; moving to cold would save $0.85/month, but the move costs $1.00, not paid back within 30 days. Keep in warm ($1.25/month). No trained model covers this dataset (POST /train trains one), so the recency heuristic decided.',
     );
   });
 
@@ -287,7 +287,7 @@ describe('decide: break-even', () => {
     expect(d.action).toBe('move');
     expect(d.inputs.break_even).toMatchObject({ to: 'cold', horizon_days: 60, pays_back: true });
     expect(d.reason).toBe(
-      'Never accessed → cold. Move from warm to cold ($0.4/month instead of $1.25/month): saves $0.85/month; the move costs $1.00, paid back in 36 days. No trained model (POST /train), so the recency heuristic decided.',
+      'Never accessed → cold. Move from warm to cold ($0.4/month instead of $1.25/month): saves $0.85/month; the move costs $1.00, paid back in 36 days. No trained model covers this dataset (POST /train trains one), so the recency heuristic decided.',
     );
   });
 
@@ -572,7 +572,7 @@ describe('decide with a forecast (a trained model)', () => {
       expect(rules(d)[0]).toBe('recency');
       expect(d.inputs.forecast).toBeNull();
       expect(d.reason).toMatch(
-        /No trained model \(POST \/train\), so the recency heuristic decided\.$/,
+        /No trained model covers this dataset \(POST \/train trains one\), so the recency heuristic decided\.$/,
       );
     }
   });

@@ -337,7 +337,8 @@ export function explain(c: Choice): Decision {
 }
 
 /** The last sentence of a heuristic reason: says there is no trained model and how to get one. */
-export const NO_MODEL = 'No trained model (POST /train), so the recency heuristic decided.';
+export const NO_MODEL =
+  'No trained model covers this dataset (POST /train trains one), so the recency heuristic decided.';
 
 const round6 = (v: number) => Math.round(v * 1e6) / 1e6;
 
