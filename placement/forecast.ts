@@ -413,6 +413,8 @@ export function scoreHoldout(
   const from = Math.floor(fromMs / HOUR_MS);
   const to = Math.ceil(toMs / HOUR_MS);
   if (to <= from) return score;
+  if (s.end > from)
+    throw new RangeError('scoreHoldout: the state has observed hours inside the holdout');
   const naive = s.end === from ? lastValue(s) : 0;
   const predicted = hourlyReads(s, fromMs, toMs, params);
   const reads = new Float64Array(to - from);

@@ -26,8 +26,9 @@ import type { Db } from './db';
  * 3. the holdout folded in too, and each dataset's forecast as of window_to over the
  *    model's horizon stored in `model_forecasts`, which the recommendation pass reads.
  *
- * A dataset registered after the window has no forecast in the model: the pass decides it
- * by the heuristic until the next training. The forecasts are as of window_to; the
+ * A dataset registered after the training, or observed for less than MIN_HISTORY_HOURS,
+ * has no forecast in the model: the pass decides it by the heuristic until the next
+ * training. Only datasets with history before the holdout are scored. The forecasts are as of window_to; the
  * placement sweep (or an operator) retrains to bring them forward.
  */
 export const MODEL_KIND = 'seasonal-decay-v1';
@@ -62,6 +63,11 @@ export interface TrainOptions {
 }
 
 const DAY_MS = 86_400_000;
+/**
+ * A dataset observed for less than this gets no forecast: the heuristic decides it until
+ * the next training (a model knows nothing of a dataset registered an hour ago).
+ */
+export const MIN_HISTORY_HOURS = 24;
 const DEFAULT_CHUNK = 5000;
 
 type BucketRow = [dataset_id: number, hour: number, reads: number, writes: number, bytes: number];
@@ -77,7 +83,8 @@ export async function trainModel(db: Db, opts: TrainOptions = {}): Promise<Store
   const holdoutDays = opts.holdoutDays ?? 3;
   const params = opts.params ?? DEFAULT_FORECAST_PARAMS;
   const chunk = opts.chunk ?? DEFAULT_CHUNK;
-  const to = Math.floor((opts.now ?? Date.now()) / HOUR_MS) * HOUR_MS;
+  const trainedAt = opts.now ?? Date.now();
+  const to = Math.floor(trainedAt / HOUR_MS) * HOUR_MS;
   const from = to - windowDays * DAY_MS;
   const split = Math.max(from, to - holdoutDays * DAY_MS);
   const model = { version: 'pending', params };
@@ -91,7 +98,7 @@ export async function trainModel(db: Db, opts: TrainOptions = {}): Promise<Store
       .selectFrom('datasets')
       .select(['id', 'created_at'])
       .where('id', '>', afterId)
-      .where('created_at', '<', to)
+      .where('created_at', '<=', trainedAt)
       .orderBy('id')
       .limit(chunk)
       .execute();
@@ -110,7 +117,11 @@ export async function trainModel(db: Db, opts: TrainOptions = {}): Promise<Store
     let i = 0;
     for (const d of ds) {
       while (i < rows.length && rows[i]![0] < d.id) i++;
-      const s = newUsageState(Math.max(from, Math.floor(Number(d.created_at) / HOUR_MS) * HOUR_MS));
+      // Observed from its registration, or its first bucket if older (imported history).
+      const createdHour = Math.floor(Number(d.created_at) / HOUR_MS) * HOUR_MS;
+      const first = i < rows.length && rows[i]![0] === d.id ? rows[i]![1] : createdHour;
+      const s = newUsageState(Math.max(from, Math.min(createdHour, first)));
+      const start = s.start * HOUR_MS;
       const held: HourlyBucket[] = [];
       for (; i < rows.length && rows[i]![0] === d.id; i++) {
         const r = rows[i]!;
@@ -118,12 +129,15 @@ export async function trainModel(db: Db, opts: TrainOptions = {}): Promise<Store
         if (b.hour < split) observe(s, b, params);
         else held.push(b);
       }
-      if (split < to) {
+      // Scored only with some training history before the holdout.
+      if (split < to && start < split) {
         advance(s, split, params);
         scoreHoldout(s, held, split, to, params, score);
-        for (const b of held) observe(s, b, params);
       }
-      forecasts.push({ id: d.id, f: forecast(s, to, params.horizon_hours, model) });
+      for (const b of held) observe(s, b, params);
+      if (to - start >= MIN_HISTORY_HOURS * HOUR_MS) {
+        forecasts.push({ id: d.id, f: forecast(s, to, params.horizon_hours, model) });
+      }
     }
     afterId = hi;
     await new Promise<void>((resolve) => setImmediate(resolve));
