@@ -194,6 +194,8 @@ export async function trainModel(db: Db, opts: TrainOptions = {}): Promise<Store
           values,
         ),
       );
+      // Other requests get the event loop now and then (their queries wait for the commit).
+      if ((k / INSERT_ROWS) % 25 === 24) await new Promise<void>((r) => setImmediate(r));
     }
     await trx
       .updateTable('models')
