@@ -90,6 +90,7 @@ export interface TrainFigures {
   model: StoredModel;
   firstPassMs: number;
   steadyPassMs: number;
+  steadyPassCpuMs: number;
 }
 
 const since = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e6;
@@ -126,9 +127,11 @@ export async function measure(n: number, days: number, dense: boolean): Promise<
     t = process.hrtime.bigint();
     await refreshRecommendations(store.db, tiers, {}, now + 60_000);
     const firstPassMs = since(t);
+    const passCpu = process.cpuUsage();
     t = process.hrtime.bigint();
     await refreshRecommendations(store.db, tiers, {}, now + 120_000);
     const steadyPassMs = since(t);
+    const passUsed = process.cpuUsage(passCpu);
     return {
       datasets: n,
       buckets,
@@ -139,6 +142,7 @@ export async function measure(n: number, days: number, dense: boolean): Promise<
       model,
       firstPassMs,
       steadyPassMs,
+      steadyPassCpuMs: (passUsed.user + passUsed.system) / 1000,
     };
   } finally {
     await store.close();
@@ -154,7 +158,7 @@ export const describeFigures = (f: TrainFigures): string =>
   `POST /train ${ms(f.trainMs)} (cpu ${ms(f.cpuMs)}; event loop held at most ${ms(f.longestBlockMs)}) · ` +
   `${f.model.version}: WAPE of hourly reads ${f3(f.model.accuracy.model_wape)} vs naive ${f3(f.model.accuracy.naive_wape)} ` +
   `(MAE ${f3(f.model.accuracy.model_mae)} vs ${f3(f.model.accuracy.naive_mae)}) · ` +
-  `recommendation pass with the model: first ${ms(f.firstPassMs)} (all stored), steady ${ms(f.steadyPassMs)}`;
+  `recommendation pass with the model: first ${ms(f.firstPassMs)} (all stored), steady ${ms(f.steadyPassMs)} (cpu ${ms(f.steadyPassCpuMs)})`;
 
 export async function main(args: string[]): Promise<void> {
   const n = Number(args[0] ?? 100_000);
