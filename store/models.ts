@@ -69,10 +69,10 @@ const DAY_MS = 86_400_000;
  */
 export const MIN_HISTORY_HOURS = 24;
 /**
- * Datasets per read: at 30 days of dense hourly buckets, 360,000 rows, a few hundred ms of
- * the event loop at a stretch.
+ * Buckets per read at most (datasets per read = this / hours in the window): bounds the
+ * event loop's time at a stretch, about 100 ms, and the size of one JSON text.
  */
-const DEFAULT_CHUNK = 500;
+const ROWS_PER_CHUNK = 100_000;
 
 /** A bucket as the read query returns it: the hour counted from the window's start. */
 type BucketRow = [dataset_id: number, hour: number, reads: number, writes: number, bytes: number];
@@ -87,7 +87,9 @@ export async function trainModel(db: Db, opts: TrainOptions = {}): Promise<Store
   const windowDays = opts.windowDays ?? 30;
   const holdoutDays = opts.holdoutDays ?? 3;
   const params = opts.params ?? DEFAULT_FORECAST_PARAMS;
-  const chunk = opts.chunk ?? DEFAULT_CHUNK;
+  // At most ~ROWS_PER_CHUNK buckets per read, even when every hour has one.
+  const chunk =
+    opts.chunk ?? Math.max(50, Math.min(5000, Math.floor(ROWS_PER_CHUNK / (windowDays * 24))));
   const trainedAt = opts.now ?? Date.now();
   const to = Math.floor(trainedAt / HOUR_MS) * HOUR_MS;
   const from = to - windowDays * DAY_MS;
