@@ -74,9 +74,6 @@ export const MIN_HISTORY_HOURS = 24;
  */
 const ROWS_PER_CHUNK = 200_000;
 
-/** A bucket as the read query returns it: the hour counted from the window's start. */
-type BucketRow = [dataset_id: number, hour: number, reads: number, writes: number, bytes: number];
-
 /**
  * Fits a model from the datasets' hourly buckets and stores it with its forecasts (see
  * the top of this file); returns it. Yields the event loop between chunks of datasets,
@@ -112,32 +109,39 @@ export async function trainModel(db: Db, opts: TrainOptions = {}): Promise<Store
     if (ds.length === 0) break;
     const lo = ds[0]!.id;
     const hi = ds[ds.length - 1]!.id;
-    const { rows: json } = await sql<{ rows: string }>`
-      select json_group_array(json_array(dataset_id, (hour - ${from}) / ${HOUR_MS}, read_count, write_count, bytes_read)) as rows
+    // One JSON array per column (json_agg on PostgreSQL): a third cheaper than an array
+    // per row, for SQLite to build and for JSON.parse.
+    const cols = await sql<Record<'d' | 'h' | 'r' | 'w' | 'b', string>>`
+      select json_group_array(dataset_id) as d, json_group_array((hour - ${from}) / ${HOUR_MS}) as h,
+        json_group_array(read_count) as r, json_group_array(write_count) as w,
+        json_group_array(bytes_read) as b
       from (select dataset_id, hour, read_count, write_count, bytes_read from access_aggregates
             where dataset_id >= ${lo} and dataset_id <= ${hi} and hour >= ${from} and hour < ${to}
             order by dataset_id, hour)`
       .execute(db)
       .then((r) => r.rows[0]!);
-    const rows = JSON.parse(json) as BucketRow[];
-    buckets += rows.length;
+    const dsIds = JSON.parse(cols.d) as number[];
+    const hours = JSON.parse(cols.h) as number[];
+    const reads = JSON.parse(cols.r) as number[];
+    const writes = JSON.parse(cols.w) as number[];
+    const bytes = JSON.parse(cols.b) as number[];
+    const n = dsIds.length;
+    buckets += n;
     let i = 0;
     for (const d of ds) {
-      while (i < rows.length && rows[i]![0] < d.id) i++;
+      while (i < n && dsIds[i]! < d.id) i++;
       // Observed from its registration, or its first bucket if older (imported history).
       const createdHour = Math.floor(Number(d.created_at) / HOUR_MS) * HOUR_MS;
-      const first =
-        i < rows.length && rows[i]![0] === d.id ? from + rows[i]![1] * HOUR_MS : createdHour;
+      const first = i < n && dsIds[i] === d.id ? from + hours[i]! * HOUR_MS : createdHour;
       const s = newUsageState(Math.max(from, Math.min(createdHour, first)));
       const start = s.start * HOUR_MS;
       const held: HourlyBucket[] = [];
-      for (; i < rows.length && rows[i]![0] === d.id; i++) {
-        const r = rows[i]!;
+      for (; i < n && dsIds[i] === d.id; i++) {
         const b = {
-          hour: from + r[1] * HOUR_MS,
-          read_count: r[2],
-          write_count: r[3],
-          bytes_read: r[4],
+          hour: from + hours[i]! * HOUR_MS,
+          read_count: reads[i]!,
+          write_count: writes[i]!,
+          bytes_read: bytes[i]!,
         };
         if (b.hour < split) observe(s, b, params);
         else held.push(b);
