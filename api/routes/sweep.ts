@@ -60,6 +60,7 @@ export function registerSweep(
       tag: 'recommendations',
       role: 'operator',
       response: SweepReportOut,
+      success: [200],
     },
     async ({ caller }) => ({ body: await sweep.run('request', caller.name) }),
   );
