@@ -152,7 +152,8 @@ export function generateTrace(opts: GenerateOptions): GeneratedTrace {
       pattern,
     });
     // A typical read: up to 1% of the dataset, between 64 KB and 1 GB.
-    const readSize = () => Math.min(sizeBytes, logUniform(65_536, Math.max(65_537, Math.min(1e9, sizeBytes / 100))));
+    const readSize = () =>
+      Math.min(sizeBytes, logUniform(65_536, Math.max(65_537, Math.min(1e9, sizeBytes / 100))));
     switch (pattern) {
       case 'hot':
         for (let h = 0; h < hours; h++) {
@@ -224,9 +225,9 @@ export function generateTrace(opts: GenerateOptions): GeneratedTrace {
   const at = bucket.slice(0, hours);
   for (let e = 0; e < n; e++) order[at[Math.floor((ts[e]! - start) / HOUR)]!++] = e;
   for (let h = 0; h < hours; h++) {
-    const part = Array.from(order.subarray(bucket[h]!, bucket[h + 1]!));
+    const part = Array.from(order.subarray(bucket[h], bucket[h + 1]));
     part.sort((a, b) => ts[a]! - ts[b]! || ds[a]! - ds[b]! || a - b);
-    order.set(part, bucket[h]!);
+    order.set(part, bucket[h]);
   }
   const count = n;
   return {
@@ -246,5 +247,3 @@ export function generateTrace(opts: GenerateOptions): GeneratedTrace {
     },
   };
 }
-
-

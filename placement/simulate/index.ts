@@ -1,4 +1,4 @@
-import { DEFAULT_RULES, TIER_NAMES, type PlacementRules, type TierTable } from '../types';
+import { DEFAULT_RULES, type PlacementRules, type TierTable } from '../types';
 import {
   account,
   accessCosts,
@@ -121,5 +121,3 @@ export function simulate(
     }),
   };
 }
-
-

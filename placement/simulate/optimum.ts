@@ -1,6 +1,7 @@
 import { DAY_MS, moveCost } from '../cost';
 import { TIER_NAMES, type TierTable } from '../types';
-import { Schedule, type DatasetCtx, type Tier } from './account';
+import type { Schedule } from './account';
+import { type DatasetCtx, type Tier } from './account';
 import type { Trace } from './trace';
 
 /**
@@ -80,7 +81,8 @@ function candidates(trace: Trace, ctx: DatasetCtx, mSteps: number[]): number {
     if (!ctx.allowed[x] && x !== ctx.init) continue;
     const m = mSteps[x]!;
     if (m > 0 && m < N) {
-      for (const d of [Math.floor(m), Math.ceil(m)]) if (d >= 1 && !shifts.includes(d)) shifts.push(d);
+      for (const d of [Math.floor(m), Math.ceil(m)])
+        if (d >= 1 && !shifts.includes(d)) shifts.push(d);
     }
   }
   if (shifts.length === 0) {

@@ -2,7 +2,8 @@ import { BREAK_EVEN_HORIZON_DAYS, DAY_MS, monthlyCost, moveCost, MONTH_DAYS } fr
 import { choose } from '../decide';
 import { resolveLocation } from '../location';
 import { TIER_NAMES, type DatasetSignals, type TierName, type TierTable } from '../types';
-import { Schedule, tierIndex, type DatasetCtx, type Tier } from './account';
+import type { Schedule } from './account';
+import { tierIndex, type DatasetCtx, type Tier } from './account';
 import type { Trace } from './trace';
 
 /**
@@ -306,7 +307,9 @@ class Stability {
       const base = this.base[3 * cur + p]!;
       // −early deletion = −γ·(M − (u + cr − tier_since)/day)
       const a =
-        H * (S[cur]! - S[p]!) - base - (edActive ? gd * md - (gd * (cr - sig.tier_since)) / DAY_MS : 0);
+        H * (S[cur]! - S[p]!) -
+        base -
+        (edActive ? gd * md - (gd * (cr - sig.tier_since)) / DAY_MS : 0);
       const b = gd / DAY_MS;
       const scale =
         H * (Math.abs(S[cur]!) + Math.abs(S[p]!)) +
