@@ -159,6 +159,7 @@ export function account(
   tot: Totals,
 ): void {
   const N = trace.steps;
+  if (N === 0) return; // no step, no boundary: nothing is held, moved or read
   const obj = { size_bytes: ctx.ds.size_bytes, object_count: ctx.ds.object_count };
   let prev = ctx.init;
   let since = 0;
