@@ -16,6 +16,7 @@ import type { FastLane } from './fast-ingest';
 import { registerAccessEvents } from './routes/access-events';
 import { registerDatasets, type DatasetLocationCheck, type LocationCheck } from './routes/datasets';
 import { registerJobs, type TemporalDeps } from './routes/jobs';
+import { registerModels } from './routes/models';
 import { registerUsage } from './routes/usage';
 import { registerPolicies } from './routes/policies';
 import { registerRecommendations } from './routes/recommendations';
@@ -61,6 +62,7 @@ export function createApp(deps: ApiDeps): express.Express {
   registerTiers(routes, deps);
   registerRecommendations(routes, deps);
   registerJobs(routes, deps);
+  registerModels(routes, deps);
   const doc = openApiDocument(routes.operations, version);
   app.get('/openapi.json', (_req, res) => {
     res.json(doc);

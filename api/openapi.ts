@@ -257,7 +257,7 @@ export function openApiDocument(operations: Operation[], version: string): Recor
       ...(b.requestBody
         ? {
             requestBody: {
-              required: true,
+              required: !op.bodyOptional,
               content: { 'application/json': { schema: b.requestBody } },
             },
           }

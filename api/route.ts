@@ -22,6 +22,8 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
   tag: string;
   role: Role;
   body?: B;
+  /** The body may be left out: it is then parsed as `{}` (its defaults). */
+  bodyOptional?: boolean;
   query?: Q;
   params?: P;
   /** Schema of the success answer, for the OpenAPI document. */
@@ -66,6 +68,7 @@ export interface Operation {
   tag: string;
   role: Role;
   body?: z.ZodType;
+  bodyOptional?: boolean;
   query?: z.ZodType;
   params?: z.ZodType;
   response?: z.ZodType;
@@ -119,12 +122,12 @@ export class Routes {
         const query = spec.query ? parseInput(spec.query, req.query, 'query') : undefined;
         let body: unknown;
         if (spec.body) {
-          if (req.body === undefined)
+          if (req.body === undefined && !spec.bodyOptional)
             throw Errors.invalid(
               'body',
               'a JSON body is required (Content-Type: application/json)',
             );
-          body = parseInput(spec.body, req.body, 'body');
+          body = parseInput(spec.body, req.body ?? {}, 'body');
         }
         const caller = req.caller!;
         const ctx = { body, query, params, caller, req } as Ctx<

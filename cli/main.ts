@@ -11,6 +11,7 @@ Run dim:     up, api, worker, bridge start processes; storage check tests a loca
 Drive dim:   datasets, events, recs, plan, jobs, policies and tiers call a running dim's API
              at --url (DIM_URL, default http://127.0.0.1:8080) with --key (DIM_API_KEY).
              Each prints a table, or with --json the API's JSON. dim <command> --help for more.
+             train fits the usage model recommendations use (POST /train).
 
 Exit status: 0 ok; 1 failed (one line on stderr says why); 2 bad usage or bad input.
 

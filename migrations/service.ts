@@ -516,7 +516,7 @@ export class MigrationService {
     const [inputs] = await placementInputs(db, { datasetId: d.id });
     const cost =
       tiers && targetTier && inputs
-        ? planCost(inputs.signals, tiers, targetTier, Date.now())
+        ? planCost(inputs.signals, tiers, targetTier, Date.now(), undefined, inputs.forecast)
         : null;
     const s: Safety | null = safety;
     return {

@@ -87,6 +87,26 @@ export function monthlyUsage(
   };
 }
 
+/**
+ * Monthly rates from a model's forecast (placement/forecast.ts): per hour × 730.
+ * `observed_days` is the history the totals cover, as monthlyUsage counts it (for the inputs).
+ */
+export function forecastUsage(
+  ds: { size_bytes: number },
+  f: { reads_per_hour: number; writes_per_hour: number; read_bytes_per_hour: number },
+  since: number,
+  now: number,
+): MonthlyUsage & { observed_days: number } {
+  const hours = MONTH_DAYS * 24;
+  return {
+    observed_days: Math.max(MIN_OBSERVED_DAYS, (now - since) / DAY_MS),
+    size_bytes: ds.size_bytes,
+    reads_per_month: f.reads_per_hour * hours,
+    writes_per_month: f.writes_per_hour * hours,
+    bytes_read_per_month: f.read_bytes_per_hour * hours,
+  };
+}
+
 export function monthlyCost(tier: TierSpec, usage: MonthlyUsage): CostBreakdown {
   const sizeGb = usage.size_bytes / GB;
   const readGb = usage.bytes_read_per_month / GB;
@@ -164,8 +184,16 @@ export function planCost(
   to: TierName,
   now: number,
   horizonDays = BREAK_EVEN_HORIZON_DAYS,
+  /** A trained model's forecast for the dataset: the usage then comes from it, as in decide. */
+  forecast?: {
+    reads_per_hour: number;
+    writes_per_hour: number;
+    read_bytes_per_hour: number;
+  } | null,
 ): PlanCost {
-  const usage = monthlyUsage(ds, ds.created_at, now);
+  const usage = forecast
+    ? forecastUsage(ds, forecast, ds.created_at, now)
+    : monthlyUsage(ds, ds.created_at, now);
   const from = ds.current_tier;
   const before = monthlyCost(tiers[from], usage).total;
   const after = monthlyCost(tiers[to], usage).total;

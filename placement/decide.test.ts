@@ -2,6 +2,7 @@ import { GB, monthlyCost, monthlyUsage, planCost } from './cost';
 import { age, choose, decide, explain } from './decide';
 import { defaultTiers } from './default-tiers';
 import { DEFAULT_RULES, type DatasetSignals, type PlacementRules } from './types';
+import type { UsageForecast } from './forecast';
 
 const NOW = Date.UTC(2025, 0, 31, 12, 0, 0);
 const S = 1000;
@@ -44,7 +45,7 @@ describe('decide: recency', () => {
     expect(d.target_location).toBe('file:///shared_storage/sample');
     expect(d.storage_class).toBe('standard');
     expect(d.reason).toBe(
-      'Last accessed 10 s ago, within the 60 s hot window → hot. Keep in hot ($10.00/month).',
+      'Last accessed 10 s ago, within the 60 s hot window → hot. Keep in hot ($10.00/month). No trained model covers this dataset (POST /train trains one), so the recency heuristic decided.',
     );
     expect(d.model_version).toBe('heuristic-v1');
   });
@@ -56,7 +57,7 @@ describe('decide: recency', () => {
     expect(d.target_location).toBe('file:///data/storage/warm/sample');
     expect(d.reason).toMatch(/^Last accessed 5 min ago, within the 10 min warm window → warm\./);
     expect(d.reason).toMatch(
-      /Move from hot to warm \(\$1\.25\/month instead of \$10\.00\/month\): saves \$8\.75\/month; the move costs \$0\.000001, paid back in under a day\.$/,
+      /Move from hot to warm \(\$1\.25\/month instead of \$10\.00\/month\): saves \$8\.75\/month; the move costs \$0\.000001, paid back in under a day\. No trained model covers this dataset \(POST \/train trains one\), so the recency heuristic decided\.$/,
     );
   });
 
@@ -65,7 +66,7 @@ describe('decide: recency', () => {
     expect(d.recommended_tier).toBe('cold');
     expect(d.target_location).toBe('file:///data/storage/cold/sample');
     expect(d.reason).toBe(
-      'Never accessed → cold. Move from hot to cold ($0.4/month instead of $10.00/month): saves $9.60/month; the move costs $0.00001, paid back in under a day.',
+      'Never accessed → cold. Move from hot to cold ($0.4/month instead of $10.00/month): saves $9.60/month; the move costs $0.00001, paid back in under a day. No trained model covers this dataset (POST /train trains one), so the recency heuristic decided.',
     );
   });
 
@@ -276,7 +277,7 @@ describe('decide: break-even', () => {
     expect(d.inputs.break_even!.move_usd).toBeCloseTo(1.00001, 6);
     expect(d.inputs.break_even!.payback_days).toBeCloseTo(1.00001 / (0.85 / (730 / 24)), 3);
     expect(d.reason).toBe(
-      'Never accessed → cold; moving to cold would save $0.85/month, but the move costs $1.00, not paid back within 30 days. Keep in warm ($1.25/month).',
+      'Never accessed → cold; moving to cold would save $0.85/month, but the move costs $1.00, not paid back within 30 days. Keep in warm ($1.25/month). No trained model covers this dataset (POST /train trains one), so the recency heuristic decided.',
     );
   });
 
@@ -286,7 +287,7 @@ describe('decide: break-even', () => {
     expect(d.action).toBe('move');
     expect(d.inputs.break_even).toMatchObject({ to: 'cold', horizon_days: 60, pays_back: true });
     expect(d.reason).toBe(
-      'Never accessed → cold. Move from warm to cold ($0.4/month instead of $1.25/month): saves $0.85/month; the move costs $1.00, paid back in 36 days.',
+      'Never accessed → cold. Move from warm to cold ($0.4/month instead of $1.25/month): saves $0.85/month; the move costs $1.00, paid back in 36 days. No trained model covers this dataset (POST /train trains one), so the recency heuristic decided.',
     );
   });
 
@@ -460,4 +461,119 @@ describe('age', () => {
     [7200, '2 h'],
     [3 * 86_400, '3 d'],
   ])('%s s → %s', (s, text) => expect(age(s)).toBe(text));
+});
+
+describe('decide with a forecast (a trained model)', () => {
+  const fc = (over: Partial<UsageForecast> = {}): UsageForecast => ({
+    model_version: 'm-20260105T000000Z',
+    reads_per_hour: 0,
+    read_bytes_per_hour: 0,
+    writes_per_hour: 0,
+    p_access: 0,
+    horizon_hours: 168,
+    ...over,
+  });
+
+  it('takes the usage from the forecast and chooses the cheapest tier: heavy reads keep a never-read dataset hot', () => {
+    // 2 GB read an hour = 1,460 GB a month: warm would cost $1.25 + $14.60, hot $10.
+    const f = fc({ reads_per_hour: 2, read_bytes_per_hour: 2 * GB, p_access: 1 });
+    const d = decide(ds(), DEFAULT_RULES, tiers, NOW, undefined, f);
+    expect(d.recommended_tier).toBe('hot');
+    expect(d.action).toBe('stay');
+    expect(d.model_version).toBe('m-20260105T000000Z');
+    expect(rules(d)).toEqual(['forecast']);
+    expect(d.inputs.reads_per_month).toBe(1460);
+    expect(d.inputs.forecast).toEqual(f);
+    expect(d.inputs.cost_usd_month.warm).toBeCloseTo(15.85146, 6);
+    expect(d.reason).toBe(
+      'Model m-20260105T000000Z forecasts 2 reads/hour (2 GB/hour), 0 writes/hour, 100% chance of access within 7 d → hot is the cheapest ($10.00/month). Keep in hot ($10.00/month).',
+    );
+    expect(d.reason).not.toMatch(/No trained model/);
+  });
+
+  it('the recency windows are not used: a just-read dataset the model expects quiet goes cold', () => {
+    const d = decide(ds({ last_access_ts: ago(5) }), DEFAULT_RULES, tiers, NOW, undefined, fc());
+    expect(d.recommended_tier).toBe('cold');
+    expect(d.action).toBe('move');
+    expect(rules(d)).toEqual(['forecast']);
+    expect(d.reason).toMatch(
+      /^Model m-20260105T000000Z forecasts 0 reads\/hour \(0 B\/hour\), 0 writes\/hour, 0% chance of access within 7 d → cold is the cheapest \(\$0\.4\/month\)\. Move from hot to cold/,
+    );
+  });
+
+  it('moderate reads: warm, and the cost model is the one formula (monthlyCost of the forecast usage)', () => {
+    const f = fc({ reads_per_hour: 1, read_bytes_per_hour: 1 * GB, p_access: 0.9 });
+    const d = decide(ds(), DEFAULT_RULES, tiers, NOW, undefined, f);
+    expect(d.recommended_tier).toBe('warm');
+    const usage = {
+      size_bytes: 100 * GB,
+      reads_per_month: 730,
+      writes_per_month: 0,
+      bytes_read_per_month: 730 * GB,
+    };
+    expect(d.inputs.cost_usd_month.warm).toBeCloseTo(monthlyCost(tiers.warm, usage).total, 6);
+    expect(d.inputs.cost_usd_month.cold).toBeCloseTo(monthlyCost(tiers.cold, usage).total, 6);
+  });
+
+  it('the SLO still holds: the cheapest tier that meets it', () => {
+    const d = decide(ds({ latency_slo_ms: 50 }), DEFAULT_RULES, tiers, NOW, undefined, fc());
+    expect(d.recommended_tier).toBe('warm');
+    expect(d.reason).toMatch(/→ warm is the cheapest tier meeting the 50 ms SLO/);
+    const none = decide(ds({ latency_slo_ms: 0.5 }), DEFAULT_RULES, tiers, NOW, undefined, fc());
+    expect(none.recommended_tier).toBe('hot');
+    expect(none.reason).toMatch(/no tier meets the 0\.5 ms SLO → hot, the fastest/);
+  });
+
+  it('a pinned tier, the cost target, minimum residency and break-even still apply', () => {
+    const pinned = decide(ds(), policy({ pinned_tier: 'hot' }), tiers, NOW, undefined, fc());
+    expect(pinned.recommended_tier).toBe('hot');
+    expect(rules(pinned)).toEqual(['forecast', 'pinned']);
+
+    const held = decide(
+      ds({ tier_since: ago(60) }),
+      policy({ min_residency_s: 3600 }),
+      tiers,
+      NOW,
+      undefined,
+      fc(),
+    );
+    expect(held.recommended_tier).toBe('hot');
+    expect(rules(held)).toEqual(['forecast', 'min_residency']);
+
+    // Warm for a day: leaving it early bills 29 more days, more than cold saves in 30.
+    const early = decide(
+      ds({ current_tier: 'warm', tier_since: NOW - DAY }),
+      DEFAULT_RULES,
+      tiers,
+      NOW,
+      undefined,
+      fc(),
+    );
+    expect(early.recommended_tier).toBe('warm');
+    expect(rules(early)).toEqual(['forecast', 'break_even']);
+    expect(early.reason).toMatch(/not paid back within 30 days\. Keep in warm/);
+    expect(early.model_version).toBe('m-20260105T000000Z');
+
+    const target = decide(
+      ds(),
+      policy({ cost_target_usd_month: 5 }),
+      tiers,
+      NOW,
+      undefined,
+      fc({ reads_per_hour: 2, read_bytes_per_hour: 2 * GB }),
+    );
+    expect(rules(target)).toEqual(['forecast', 'cost_target']);
+  });
+
+  it('without a forecast: the heuristic, heuristic-v1, and the reason says there is no trained model', () => {
+    for (const f of [undefined, null]) {
+      const d = decide(ds(), DEFAULT_RULES, tiers, NOW, undefined, f);
+      expect(d.model_version).toBe('heuristic-v1');
+      expect(rules(d)[0]).toBe('recency');
+      expect(d.inputs.forecast).toBeNull();
+      expect(d.reason).toMatch(
+        /No trained model covers this dataset \(POST \/train trains one\), so the recency heuristic decided\.$/,
+      );
+    }
+  });
 });

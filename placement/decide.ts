@@ -3,6 +3,7 @@ import {
   DAY_MS,
   breakEven,
   days,
+  forecastUsage,
   monthlyCost,
   monthlyUsage,
   moveCost,
@@ -10,6 +11,7 @@ import {
   usd,
   type BreakEven,
 } from './cost';
+import type { UsageForecast } from './forecast';
 import { resolveLocation } from './location';
 import { recencyTier } from './recency';
 import {
@@ -32,8 +34,9 @@ export function decide(
   tiers: TierTable,
   now: number,
   horizonDays = BREAK_EVEN_HORIZON_DAYS,
+  forecast?: UsageForecast | null,
 ): Decision {
-  return explain(choose(ds, rules, tiers, now, horizonDays));
+  return explain(choose(ds, rules, tiers, now, horizonDays, forecast));
 }
 
 /**
@@ -63,6 +66,8 @@ export interface Basis {
   heldS: number;
   observedDays: number;
   readsPerMonth: number;
+  /** The model's forecast the usage came from; null: the heuristic (no trained model). */
+  forecast: UsageForecast | null;
   cost: Costs;
   /** The break-even test of the move the rules proposed, null when they proposed none. */
   move: (BreakEven & { to: TierName }) | null;
@@ -86,8 +91,15 @@ type Note =
  * Chooses the tier. The rules run in this order; each later one adjusts what the earlier
  * ones chose:
  *
- * 1. **Recency** (the prototype's rule): last access ≤ hot_max_age_s ago → hot,
- *    ≤ warm_max_age_s → warm, older or never → cold.
+ * 1. With a `forecast` (a trained model, placement/forecast.ts): **Forecast**: the usage
+ *    in the cost model is the forecast's (reads, bytes read and writes per hour × 730),
+ *    and the tier is the one of lowest expected monthly cost among the tiers that meet
+ *    the latency SLO (the fastest when none does). The policy's hot_max_age_s and
+ *    warm_max_age_s are not used then (they stay in the inputs): recency is in the
+ *    forecast's decay already. `model_version` is the model's.
+ *    Without one: **Recency** (the prototype's rule, `heuristic-v1`): last access ≤
+ *    hot_max_age_s ago → hot, ≤ warm_max_age_s → warm, older or never → cold, and the
+ *    usage is extrapolated from the lifetime totals.
  * 2. **Pinned tier**: a policy's pinned_tier wins over everything below, even an SLO it
  *    breaks (the reason says so) and minimum residency.
  * 3. **Latency SLO** (the stricter of the dataset's and the policy's): tiers whose expected
@@ -115,13 +127,18 @@ export function choose(
   tiers: TierTable,
   now: number,
   horizonDays = BREAK_EVEN_HORIZON_DAYS,
+  forecast?: UsageForecast | null,
 ): Choice {
   const lastAgeS =
     ds.last_access_ts === null ? null : Math.max(0, (now - ds.last_access_ts) / 1000);
   const heldS = Math.max(0, (now - ds.tier_since) / 1000);
 
-  // Usage per month, and the cost of each tier (cost.ts).
-  const usage = monthlyUsage(ds, ds.created_at, now);
+  // Usage per month (the forecast's, else extrapolated from the totals), and the cost of
+  // each tier (cost.ts).
+  const fc = forecast ?? null;
+  const usage = fc
+    ? forecastUsage(ds, fc, ds.created_at, now)
+    : monthlyUsage(ds, ds.created_at, now);
   const cost = {
     hot: monthlyCost(tiers.hot, usage).total,
     warm: monthlyCost(tiers.warm, usage).total,
@@ -139,9 +156,16 @@ export function choose(
     cold: slo === null || tiers.cold.read_latency_ms <= slo,
   };
 
-  // 1. Recency.
-  let tier = recencyTier(lastAgeS, rules.hot_max_age_s, rules.warm_max_age_s);
-  const steps: Step[] = [{ rule: 'recency', tier }];
+  // 1. Forecast (the cheapest tier meeting the SLO), else recency.
+  let tier = fc
+    ? pick(
+        tiers,
+        cost,
+        ok.hot || ok.warm || ok.cold ? ok : ALL,
+        ok.hot || ok.warm || ok.cold ? byCost : byLatency,
+      )
+    : recencyTier(lastAgeS, rules.hot_max_age_s, rules.warm_max_age_s);
+  const steps: Step[] = [{ rule: fc ? 'forecast' : 'recency', tier }];
   const notes: Note[] = [];
 
   if (rules.pinned_tier) {
@@ -227,7 +251,7 @@ export function choose(
     action: moves ? 'move' : 'stay',
     target_location: moves ? resolveLocation(spec.location_template, ds) : ds.path_uri,
     storage_class: spec.storage_class,
-    model_version: MODEL_VERSION,
+    model_version: fc ? fc.model_version : MODEL_VERSION,
     basis: {
       ds,
       rules,
@@ -236,6 +260,7 @@ export function choose(
       heldS,
       observedDays: usage.observed_days,
       readsPerMonth: usage.reads_per_month,
+      forecast: fc,
       cost,
       move,
       slo,
@@ -249,13 +274,17 @@ export function choose(
 export function explain(c: Choice): Decision {
   const { ds, rules, lastAgeS, heldS, cost, move, slo, steps } = c.basis;
   const tier = c.recommended_tier;
-  let reason = recencySentence(lastAgeS, steps[0]!.tier, rules);
+  const fc = c.basis.forecast;
+  let reason = fc
+    ? forecastSentence(fc, steps[0]!.tier, c.basis)
+    : recencySentence(lastAgeS, steps[0]!.tier, rules);
   for (const n of c.basis.notes) reason += '; ' + noteSentence(n, c.basis);
   if (c.action === 'move' && move) {
     reason += `. Move from ${ds.current_tier} to ${tier} (${usd(cost[tier])}/month instead of ${usd(cost[ds.current_tier])}/month): ${moveSentence(move)}.`;
   } else {
     reason += `. Keep in ${tier} (${usd(cost[tier])}/month).`;
   }
+  if (!fc) reason += ' ' + NO_MODEL;
 
   return {
     recommended_tier: tier,
@@ -274,6 +303,14 @@ export function explain(c: Choice): Decision {
       bytes_written: ds.bytes_written,
       observed_days: Math.round(c.basis.observedDays * 1e4) / 1e4,
       reads_per_month: Math.round(c.basis.readsPerMonth * 100) / 100,
+      forecast: fc && {
+        model_version: fc.model_version,
+        reads_per_hour: round6(fc.reads_per_hour),
+        read_bytes_per_hour: round6(fc.read_bytes_per_hour),
+        writes_per_hour: round6(fc.writes_per_hour),
+        p_access: round6(fc.p_access),
+        horizon_hours: fc.horizon_hours,
+      },
       policy: rules.name,
       hot_max_age_s: rules.hot_max_age_s,
       warm_max_age_s: rules.warm_max_age_s,
@@ -298,6 +335,43 @@ export function explain(c: Choice): Decision {
     },
   };
 }
+
+/** The last sentence of a heuristic reason: says there is no trained model and how to get one. */
+export const NO_MODEL =
+  'No trained model covers this dataset (POST /train trains one), so the recency heuristic decided.';
+
+const round6 = (v: number) => Math.round(v * 1e6) / 1e6;
+
+/** `3.2`, `0.041`, `0`: rates in reason sentences. */
+const num = (v: number) =>
+  v === 0 ? '0' : v >= 10 ? v.toFixed(0) : String(Number(v.toPrecision(2)));
+
+/** `1.2 GB`, `340 kB`: bytes in reason sentences (GB = 10^9). */
+function bytes(v: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${num(v)} ${units[i]}`;
+}
+
+function forecastSentence(f: UsageForecast, tier: TierName, b: Basis): string {
+  const h = f.horizon_hours;
+  const horizon = h % 24 === 0 ? `${h / 24} d` : `${h} h`;
+  const head =
+    `Model ${f.model_version} forecasts ${num(f.reads_per_hour)} reads/hour (${bytes(f.read_bytes_per_hour)}/hour), ` +
+    `${num(f.writes_per_hour)} writes/hour, ${Math.round(f.p_access * 100)}% chance of access within ${horizon}`;
+  const none = b.slo !== null && !anyMeetsSlo(b);
+  return none
+    ? `${head}; no tier meets the ${b.slo} ms SLO → ${tier}, the fastest`
+    : `${head} → ${tier} is the cheapest${b.slo === null ? '' : ` tier meeting the ${b.slo} ms SLO`} (${usd(b.cost[tier])}/month)`;
+}
+
+/** Does any tier meet the basis's SLO. */
+const anyMeetsSlo = (b: Basis) =>
+  ORDER.some((t) => b.slo === null || b.tiers[t].read_latency_ms <= b.slo);
 
 function recencySentence(lastAgeS: number | null, tier: TierName, rules: PlacementRules): string {
   if (lastAgeS === null) return 'Never accessed → cold';

@@ -1,10 +1,11 @@
 /** Placement: pure decision logic (tiering rules, cost model). No I/O. */
 export * from './types';
-export { decide, choose, explain, age, moveSentence, type Choice } from './decide';
+export { decide, choose, explain, age, moveSentence, NO_MODEL, type Choice } from './decide';
 export { recencyTier } from './recency';
 export {
   monthlyCost,
   monthlyUsage,
+  forecastUsage,
   moveCost,
   breakEven,
   planCost,
@@ -22,3 +23,4 @@ export {
 } from './cost';
 export { resolveLocation, templateProblem } from './location';
 export { defaultTiers } from './default-tiers';
+export * from './forecast';

@@ -79,7 +79,14 @@ export const MODEL_VERSION = 'heuristic-v1';
 
 /** One rule that changed (or, for recency, set) the decision, and the tier it left. */
 export interface Step {
-  rule: 'recency' | 'pinned' | 'latency_slo' | 'cost_target' | 'min_residency' | 'break_even';
+  rule:
+    | 'forecast'
+    | 'recency'
+    | 'pinned'
+    | 'latency_slo'
+    | 'cost_target'
+    | 'min_residency'
+    | 'break_even';
   tier: TierName;
 }
 
@@ -110,6 +117,18 @@ export interface DecisionInputs {
   /** Days of history the monthly rates are computed from (at least 1). */
   observed_days: number;
   reads_per_month: number;
+  /**
+   * The trained model's forecast the usage came from (rounded); null when the heuristic
+   * decided (no trained model, or none for this dataset).
+   */
+  forecast?: {
+    model_version: string;
+    reads_per_hour: number;
+    read_bytes_per_hour: number;
+    writes_per_hour: number;
+    p_access: number;
+    horizon_hours: number;
+  } | null;
   /** The policy's name; null for the built-in defaults. */
   policy: string | null;
   hot_max_age_s: number;

@@ -7,8 +7,10 @@ import {
   type DecisionInputs,
   type PlacementRules,
   type TierTable,
+  type UsageForecast,
 } from '../placement';
 import type { Db } from './db';
+import { latestModel } from './models';
 import { DEFAULT_POLICY_NAME } from './policies';
 import type { Recommendation, Tier } from './schema';
 
@@ -74,6 +76,10 @@ const COLUMNS = [
   ['h.storage_class', 'h_storage_class'],
   ['h.model_version', 'h_model_version'],
   ['d.object_count', 'object_count'],
+  ['f.reads_per_hour', 'f_reads'],
+  ['f.read_bytes_per_hour', 'f_bytes'],
+  ['f.writes_per_hour', 'f_writes'],
+  ['f.p_access', 'f_p'],
 ] as const;
 
 type Row = [
@@ -100,6 +106,11 @@ type Row = [
   h_storage_class: string | null,
   h_model_version: string | null,
   object_count: number,
+  // The dataset's forecast in the latest model (model_forecasts), all null when none.
+  f_reads: number | null,
+  f_bytes: number | null,
+  f_writes: number | null,
+  f_p: number | null,
 ];
 
 /**
@@ -130,11 +141,14 @@ async function placementRules(db: Db): Promise<Map<string, PlacementRules>> {
  * (json_group_array; json_agg on PostgreSQL): a driver building one JS object per row is
  * three to four times slower at 100,000 rows.
  */
-async function readPlacementRows(db: Db, scope: RecommendationScope): Promise<Row[]> {
+async function readPlacementRows(db: Db, scope: RecommendationScope, modelId = 0): Promise<Row[]> {
   let inner = db
     .selectFrom('datasets as d')
     .leftJoin('access_totals as a', 'a.dataset_id', 'd.id')
     .leftJoin('recommendation_heads as h', 'h.dataset_id', 'd.id')
+    .leftJoin('model_forecasts as f', (j) =>
+      j.onRef('f.dataset_id', '=', 'd.id').on('f.model_id', '=', modelId),
+    )
     .select(COLUMNS.map(([col, alias]) => sql.ref(col).as(alias)))
     .orderBy('d.id');
   if (scope.datasetId !== undefined) inner = inner.where('d.id', '=', scope.datasetId);
@@ -175,18 +189,42 @@ function signalsOf(r: Row): DatasetSignals {
   };
 }
 
+/** The model a pass uses: the latest trained one (store/models.ts), if any. */
+type PassModel = { id: number; version: string; horizon_hours: number } | undefined;
+
+/** The row's forecast in the pass's model; null when the model has none for it (or there is no model). */
+const forecastOf = (r: Row, model: PassModel): UsageForecast | null =>
+  model && r[22] !== null
+    ? {
+        model_version: model.version,
+        reads_per_hour: r[22],
+        read_bytes_per_hour: r[23]!,
+        writes_per_hour: r[24]!,
+        p_access: r[25]!,
+        horizon_hours: model.horizon_hours,
+      }
+    : null;
+
 /** The dataset's policy, else the one named `default`, else the built-in defaults. */
 const rulesOf = (r: Row, policies: Map<string, PlacementRules>): PlacementRules =>
   policies.get(r[14] ?? DEFAULT_POLICY_NAME) ?? DEFAULT_RULES;
 
-/** The signals and rules of the datasets in scope, in dataset id order (see readPlacementRows). */
+/** The signals, rules and forecast (latest model) of the datasets in scope, in dataset id order (see readPlacementRows). */
 export async function placementInputs(
   db: Db,
   scope: RecommendationScope,
-): Promise<Array<{ signals: DatasetSignals; rules: PlacementRules }>> {
+  options: PassOptions = {},
+): Promise<
+  Array<{ signals: DatasetSignals; rules: PlacementRules; forecast: UsageForecast | null }>
+> {
   const policies = await placementRules(db);
-  const rows = await readPlacementRows(db, scope);
-  return rows.map((r) => ({ signals: signalsOf(r), rules: rulesOf(r, policies) }));
+  const model = options.useModel === false ? undefined : await latestModel(db);
+  const rows = await readPlacementRows(db, scope, model?.id);
+  return rows.map((r) => ({
+    signals: signalsOf(r),
+    rules: rulesOf(r, policies),
+    forecast: forecastOf(r, model),
+  }));
 }
 
 /** What one pass did. */
@@ -197,6 +235,15 @@ export interface RecommendationPass {
   stored: StoredRecommendation[];
   /** How many of the standing recommendations say move. */
   moves: number;
+}
+
+/** Options of a pass (all optional; added after the first callers, so trailing). */
+export interface PassOptions {
+  /**
+   * Use the latest trained model's forecasts (default true). False: the heuristic for
+   * every dataset, as if no model had been trained.
+   */
+  useModel?: boolean;
 }
 
 /** Datasets per round trip of a pass: bounds memory and the size of one JSON text. */
@@ -216,20 +263,33 @@ export async function refreshRecommendations(
   tiers: TierTable,
   scope: RecommendationScope = {},
   now = Date.now(),
+  options: PassOptions = {},
 ): Promise<RecommendationPass> {
   const pass: RecommendationPass = { standing: [], stored: [], moves: 0 };
   const policies = await placementRules(db);
+  const model = options.useModel === false ? undefined : await latestModel(db);
   let afterId = scope.afterId;
   let remaining = scope.limit ?? Number.POSITIVE_INFINITY;
   while (remaining > 0) {
     const want = Math.min(CHUNK, remaining);
-    const rows = await readPlacementRows(db, { datasetId: scope.datasetId, afterId, limit: want });
+    const rows = await readPlacementRows(
+      db,
+      { datasetId: scope.datasetId, afterId, limit: want },
+      model?.id,
+    );
     if (rows.length === 0) break;
     const changed: StoredRecommendation[] = [];
     const slots: number[] = [];
     for (const row of rows) {
       const signals = signalsOf(row);
-      const c = choose(signals, rulesOf(row, policies), tiers, now);
+      const c = choose(
+        signals,
+        rulesOf(row, policies),
+        tiers,
+        now,
+        undefined,
+        forecastOf(row, model),
+      );
       if (c.action === 'move') pass.moves++;
       if (
         row[15] !== null &&
@@ -278,8 +338,9 @@ export async function computeRecommendations(
   tiers: TierTable,
   scope: RecommendationScope = {},
   now = Date.now(),
+  options: PassOptions = {},
 ): Promise<StoredRecommendation[]> {
-  const pass = await refreshRecommendations(db, tiers, scope, now);
+  const pass = await refreshRecommendations(db, tiers, scope, now, options);
   const byId = new Map(pass.stored.map((r) => [r.id, r]));
   const older = pass.standing.filter((id) => !byId.has(id));
   for (let i = 0; i < older.length; i += READ_IDS) {

@@ -175,6 +175,36 @@ export interface AuditLogTable {
   details: string;
 }
 
+/** A trained usage model (store/models.ts, placement/forecast.ts). */
+export interface ModelsTable {
+  id: Generated<number>;
+  version: string;
+  /** The model family, e.g. `seasonal-decay-v1`. */
+  kind: string;
+  created_at: number;
+  /** The training window [window_from, window_to), ms; the holdout is [holdout_from, window_to). */
+  window_from: number;
+  window_to: number;
+  holdout_from: number;
+  /** JSON: ForecastParams. */
+  params: string;
+  /** JSON: Accuracy (the model's and the naive forecast's). */
+  accuracy: string;
+  datasets: number;
+  buckets: number;
+  train_ms: number;
+}
+
+/** One dataset's forecast from one model, as of the model's window_to. */
+export interface ModelForecastsTable {
+  model_id: number;
+  dataset_id: number;
+  reads_per_hour: number;
+  read_bytes_per_hour: number;
+  writes_per_hour: number;
+  p_access: number;
+}
+
 /** Values every dim process of the install shares (store/settings.ts). */
 export interface InstallSettingsTable {
   name: string;
@@ -296,6 +326,8 @@ export interface Database {
   migration_jobs: MigrationJobsTable;
   migration_objects: MigrationObjectsTable;
   replicas: ReplicasTable;
+  models: ModelsTable;
+  model_forecasts: ModelForecastsTable;
 }
 
 export type Dataset = Selectable<DatasetsTable>;

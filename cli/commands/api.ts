@@ -651,4 +651,48 @@ export function addClientCommands(program: Command, config: () => Config, io: Cl
         print(c, r, () => tierTable(r));
       }),
     );
+
+  program
+    .command('train')
+    .description(
+      'fit a usage model from the hourly access aggregates (POST /train): recommendations use it from then on',
+    )
+    .option('--window-days <n>', 'days of history to fit from (default 30)', positiveInt('days'))
+    .option('--holdout-days <n>', 'last days held out to score it (default 3)', positiveInt('days'))
+    .addHelpText('after', '\nExample:\n  dim train --window-days 30 --holdout-days 3')
+    .action(
+      act(async (c, _args, o: { windowDays?: number; holdoutDays?: number }) => {
+        const m = await c.api.call<Json>('POST', '/train', {
+          ...(o.windowDays === undefined ? {} : { window_days: o.windowDays }),
+          ...(o.holdoutDays === undefined ? {} : { holdout_days: o.holdoutDays }),
+        });
+        print(c, m, () => modelSummary(m));
+      }),
+    );
+}
+
+/** A WAPE for people: `0.412`, or `-` when nothing was read in the holdout. */
+const wape = (v: number | null) => (v === null ? '-' : v.toFixed(3));
+
+/** What `dim train` prints: the new model's version, its window and its accuracy against the naive forecast. */
+export function modelSummary(m: {
+  version: string;
+  window: { from: string; to: string; holdout_from: string; days: number; holdout_days: number };
+  accuracy: { model_wape: number | null; naive_wape: number | null; hours: number };
+  datasets: number;
+  buckets: number;
+  train_ms: number;
+}): string {
+  const a = m.accuracy;
+  const verdict =
+    a.model_wape === null || a.naive_wape === null
+      ? 'no reads in the holdout to score against'
+      : a.model_wape < a.naive_wape
+        ? `${(100 * (1 - a.model_wape / a.naive_wape)).toFixed(0)}% less error than naive`
+        : 'no better than naive';
+  return (
+    `model ${m.version} trained on ${m.datasets} datasets (${m.buckets} hourly buckets) in ${(m.train_ms / 1000).toFixed(1)}s\n` +
+    `window    ${m.window.from} .. ${m.window.to} (${m.window.days} days; the last ${m.window.holdout_days} held out from ${m.window.holdout_from})\n` +
+    `accuracy  WAPE of hourly reads ${wape(a.model_wape)}, naive last value ${wape(a.naive_wape)} (${verdict}; ${a.hours} dataset-hours)\n`
+  );
 }

@@ -116,6 +116,7 @@ describe('dim (the CLI) against the API', () => {
       'jobs',
       'policies',
       'tiers',
+      'train',
     ]) {
       expect(r.out).toMatch(new RegExp(`^  ${c}\\b`, 'm'));
     }
@@ -356,6 +357,25 @@ describe('dim (the CLI) against the API', () => {
     } finally {
       await secured.close();
     }
+  });
+
+  it('train: a summary of the new model (version, window, accuracy vs naive); --json the API answer; bad days exit 2', async () => {
+    const r = await dim(['train', '--window-days', '7', '--holdout-days', '1']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^model forecast-\d+ trained on \d+ datasets/);
+    expect(r.out).toMatch(/^window {4}\S+ \.\. \S+ \(7 days; the last 1 held out from \S+\)$/m);
+    expect(r.out).toMatch(/^accuracy {2}WAPE of hourly reads \S+, naive last value \S+ /m);
+    const j = await dim(['train', '--json']);
+    const m = JSON.parse(j.out);
+    expect(m.window.days).toBe(30);
+    expect((await api.request('GET', `/models/${m.version}`)).body).toEqual(m);
+    const bad = await dim(['train', '--window-days', 'x']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/^dim: .*whole number of days/);
+    const refused = await dim(['train', '--window-days', '2', '--holdout-days', '2']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.err).toMatch(/holdout_days: must be less than window_days \(2\)/);
   });
 
   it('tiers put FILE and show; policies put, show, ls', async () => {
