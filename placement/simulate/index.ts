@@ -1,3 +1,4 @@
+import { DEFAULT_FORECAST_PARAMS, type ForecastModel } from '../forecast';
 import { DEFAULT_RULES, type PlacementRules, type TierTable } from '../types';
 import {
   account,
@@ -43,7 +44,22 @@ export interface SimulateOptions {
   policies?: Map<string, PlacementRules>;
   /** Ask every online strategy at every boundary (slow; the tests compare it with the default). */
   exhaustive?: boolean;
+  /**
+   * The usage model the dim strategy trains on the past of the trace (see dimStrategy);
+   * null: no trained model, the heuristic throughout. Default: DEFAULT_FORECAST_PARAMS.
+   */
+  model?: ForecastModel | null;
+  /** How often the model is retrained in simulated time (default a day). */
+  retrainMs?: number;
 }
+
+/** The simulated model's version, named in nothing but the forecasts `choose` gets. */
+export const SIMULATED_MODEL: ForecastModel = {
+  version: 'simulated',
+  params: DEFAULT_FORECAST_PARAMS,
+};
+/** History a dataset needs before it has a forecast (store/models.ts MIN_HISTORY_HOURS). */
+export const MIN_HISTORY_MS = 24 * 3_600_000;
 
 /** The policy that applies to a dataset without one (store/policies.ts's DEFAULT_POLICY_NAME). */
 export const DEFAULT_POLICY = 'default';
@@ -85,6 +101,10 @@ export function simulate(
   const totals = STRATEGY_NAMES.map(() => zeroTotals());
   const sched = new Schedule();
   const calls = { calls: 0 };
+  const model = opts.model === undefined ? SIMULATED_MODEL : opts.model;
+  const forecasting = model
+    ? { model, retrainMs: opts.retrainMs ?? 24 * 3_600_000, minHistoryMs: MIN_HISTORY_MS }
+    : undefined;
   for (let i = 0; i < trace.datasets.length; i++) {
     const ds = trace.datasets[i]!;
     const ctx = datasetCtx(trace, tiers, i, rulesFor(ds.policy, opts.policies));
@@ -96,7 +116,7 @@ export function simulate(
     account(trace, tiers, acc, ctx, sched, totals[3]!);
     intelligentTiering(trace, ctx, sched, exhaustive);
     account(trace, tiers, acc, ctx, sched, totals[4]!);
-    dimStrategy(trace, tiers, ctx, sched, exhaustive, calls);
+    dimStrategy(trace, tiers, ctx, sched, exhaustive, calls, forecasting);
     account(trace, tiers, acc, ctx, sched, totals[5]!);
     optimum(trace, tiers, acc, ctx, sched);
     account(trace, tiers, acc, ctx, sched, totals[6]!);

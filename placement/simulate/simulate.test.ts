@@ -3,7 +3,16 @@ import { defaultTiers } from '../default-tiers';
 import { account, datasetCtx, accessCosts, Schedule, zeroTotals } from './account';
 import { optimum } from './optimum';
 import { dimStrategy, intelligentTiering, seedRecency } from './strategies';
-import { generateTrace, rulesFor, simulate, TraceBuilder, type SimDataset, type Trace } from '.';
+import {
+  generateTrace,
+  MIN_HISTORY_MS,
+  rulesFor,
+  simulate,
+  SIMULATED_MODEL,
+  TraceBuilder,
+  type SimDataset,
+  type Trace,
+} from '.';
 
 /**
  * The cost contract of `dim simulate` (issue 10, item 6) on small traces computed by hand,
@@ -326,17 +335,24 @@ describe('skipping choose calls', () => {
         };
         if (rules.warm_max_age_s < rules.hot_max_age_s) rules.warm_max_age_s = rules.hot_max_age_s;
         const ctx = datasetCtx(t, tiers, i, rules);
-        dimStrategy(t, tiers, ctx, a, false);
-        dimStrategy(t, tiers, ctx, b, true);
-        expect([
-          a.n,
-          Array.from(a.start.subarray(0, a.n)),
-          Array.from(a.tier.subarray(0, a.n)),
-        ]).toEqual([
-          b.n,
-          Array.from(b.start.subarray(0, b.n)),
-          Array.from(b.tier.subarray(0, b.n)),
-        ]);
+        // The heuristic (no model), and a model retrained every 6 or 24 hours.
+        const forecasting = [
+          undefined,
+          {
+            model: SIMULATED_MODEL,
+            retrainMs: (trial % 2 ? 6 : 24) * H,
+            minHistoryMs: MIN_HISTORY_MS,
+          },
+        ];
+        for (const f of forecasting) {
+          dimStrategy(t, tiers, ctx, a, false, undefined, f);
+          dimStrategy(t, tiers, ctx, b, true, undefined, f);
+          expect([a.n, [...a.start.subarray(0, a.n)], [...a.tier.subarray(0, a.n)]]).toEqual([
+            b.n,
+            [...b.start.subarray(0, b.n)],
+            [...b.tier.subarray(0, b.n)],
+          ]);
+        }
         seedRecency(t, ctx, a, false);
         seedRecency(t, ctx, b, true);
         expect(Array.from(a.tier.subarray(0, a.n))).toEqual(Array.from(b.tier.subarray(0, b.n)));

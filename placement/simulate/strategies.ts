@@ -1,5 +1,14 @@
 import { BREAK_EVEN_HORIZON_DAYS, DAY_MS, monthlyCost, moveCost, MONTH_DAYS } from '../cost';
 import { choose } from '../decide';
+import {
+  forecast,
+  HOUR_MS,
+  newUsageState,
+  observe,
+  type ForecastModel,
+  type UsageForecast,
+  type UsageState,
+} from '../forecast';
 import { resolveLocation } from '../location';
 import { TIER_NAMES, type DatasetSignals, type TierName, type TierTable } from '../types';
 import type { Schedule } from './account';
@@ -138,6 +147,22 @@ export function intelligentTiering(
  * minute): between two steps with events, `choose`'s inputs are fixed but `now`, and
  * `stableUntil` finds a time up to which its answer provably does not change.
  */
+/**
+ * With a `model`, the production path with a trained model: each dataset's usage state
+ * (placement/forecast.ts) folds the buckets of the steps before the boundary as simulated
+ * time advances, and, as the store does at each training, its forecast is taken every
+ * `retrainMs` from the start of the trace once it has MIN_HISTORY_MS of history (before
+ * that, the heuristic), then held until the next training: `choose` gets it as its input.
+ * Never a bucket of the future. A step's bucket is the hour holding its last event (with
+ * hourly steps, exactly the step).
+ */
+export interface DimForecasting {
+  model: ForecastModel;
+  retrainMs: number;
+  /** Hours of history a forecast needs (store/models.ts MIN_HISTORY_HOURS). */
+  minHistoryMs: number;
+}
+
 export function dimStrategy(
   trace: Trace,
   tiers: TierTable,
@@ -145,8 +170,19 @@ export function dimStrategy(
   out: Schedule,
   exhaustive = false,
   stats?: { calls: number },
+  forecasting?: DimForecasting,
 ) {
   const { t0, stepMs } = trace;
+  let state: UsageState | null = forecasting ? newUsageState(t0) : null;
+  let fc: UsageForecast | null = null;
+  let trainedAt = -Infinity;
+  // The first training boundary at or after time t (trainings at t0 + minHistory + i·retrain).
+  const nextTraining = (t: number) => {
+    if (!forecasting) return Infinity;
+    const first = t0 + forecasting.minHistoryMs;
+    if (t <= first) return first;
+    return first + Math.ceil((t - first) / forecasting.retrainMs) * forecasting.retrainMs;
+  };
   const ds = ctx.ds;
   const at = (k: number) => t0 + k * stepMs;
   const sig: DatasetSignals = {
@@ -176,10 +212,38 @@ export function dimStrategy(
         sig.bytes_read += trace.bytesRead[a]!;
         sig.bytes_written += trace.bytesWritten[a]!;
         sig.last_access_ts = trace.lastTs[a]!;
+        if (state) {
+          const hour = Math.floor(trace.lastTs[a]! / HOUR_MS) * HOUR_MS;
+          state = observe(
+            state,
+            {
+              hour,
+              read_count: trace.reads[a]!,
+              write_count: trace.writes[a]!,
+              bytes_read: trace.bytesRead[a]!,
+            },
+            forecasting!.model.params,
+          );
+        }
       },
       decide: (k) => {
+        const now = at(k);
+        if (state && forecasting) {
+          // The latest training at or before now, if any.
+          const first = t0 + forecasting.minHistoryMs;
+          const last =
+            now < first
+              ? -Infinity
+              : first + Math.floor((now - first) / forecasting.retrainMs) * forecasting.retrainMs;
+          if (last !== -Infinity && last !== trainedAt) {
+            // Trained at `last` from the buckets before it: those before now, when no
+            // boundary fell between (drive asks at every training boundary).
+            trainedAt = last;
+            fc = forecast(state, now, forecasting.model.params.horizon_hours, forecasting.model);
+          }
+        }
         if (stats) stats.calls++;
-        return tierIndex(choose(sig, ctx.rules, tiers, at(k)).recommended_tier);
+        return tierIndex(choose(sig, ctx.rules, tiers, now, undefined, fc).recommended_tier);
       },
       moved: (k, t) => {
         sig.current_tier = TIER_NAMES[t]!;
@@ -187,7 +251,7 @@ export function dimStrategy(
         sig.tier_since = at(k);
       },
       next: (k) => {
-        const until = stable.until(sig, at(k));
+        const until = Math.min(stable.until(sig, at(k), fc), nextTraining(at(k) + 1));
         // The first boundary at or after `until`.
         return until === Infinity ? Infinity : Math.max(k + 1, Math.ceil((until - t0) / stepMs));
       },
@@ -258,12 +322,21 @@ class Stability {
     }
   }
 
-  until(sig: DatasetSignals, now: number): number {
+  until(sig: DatasetSignals, now: number, fc: UsageForecast | null = null): number {
     const rules = this.ctx.rules;
     if (rules.pinned_tier) return Infinity;
     const { S, U } = this;
-    const rw = sig.read_count + sig.write_count;
-    for (let x = 0; x < 3; x++) U[x] = rw * this.q[x]! + sig.bytes_read * this.g[x]!;
+    if (fc) {
+      // With a forecast the usage is the forecast's (cost.ts forecastUsage): constant until
+      // the next training, so the costs are constants (U × 1, "flat" below).
+      const perMonth = MONTH_DAYS * 24;
+      const rw = (fc.reads_per_hour + fc.writes_per_hour) * perMonth;
+      const bytes = fc.read_bytes_per_hour * perMonth;
+      for (let x = 0; x < 3; x++) U[x] = (rw * this.q[x]! + bytes * this.g[x]!) / MONTH_DAYS;
+    } else {
+      const rw = sig.read_count + sig.write_count;
+      for (let x = 0; x < 3; x++) U[x] = rw * this.q[x]! + sig.bytes_read * this.g[x]!;
+    }
     // 1, 2, 3, 4: the thresholds (a millisecond early, to be safe about rounding).
     let F = Infinity;
     const last = sig.last_access_ts;
@@ -279,7 +352,7 @@ class Stability {
     const cr = sig.created_at;
     F = later(now, F, cr + DAY_MS - 1);
     // Within [now, F) the forms are fixed: the first time a comparison may flip.
-    const flat = now < cr + DAY_MS; // the rate factor is MONTH_DAYS (observed days = 1)
+    const flat = fc !== null || now < cr + DAY_MS; // the rate factor is MONTH_DAYS (observed days = 1)
     const u0 = now - cr;
     const u1 = (F === Infinity ? now + 3650 * DAY_MS : F) - cr;
     const ratio = flat ? MONTH_DAYS : MONTH_DAYS * DAY_MS; // r = ratio (flat) or ratio / u
