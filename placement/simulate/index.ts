@@ -10,6 +10,7 @@ import {
   type Totals,
 } from './account';
 import { optimum } from './optimum';
+import { train, trainingTimes, type Trained } from './training';
 import {
   dimStrategy,
   intelligentTiering,
@@ -58,6 +59,9 @@ export const SIMULATED_MODEL: ForecastModel = {
   version: 'simulated',
   params: DEFAULT_FORECAST_PARAMS,
 };
+const DAY_MS = 86_400_000;
+/** Datasets whose trainings are computed together (training.ts). */
+const TRAIN_BLOCK = 5000;
 /** History a dataset needs before it has a forecast (store/models.ts MIN_HISTORY_HOURS). */
 export const MIN_HISTORY_MS = 24 * 3_600_000;
 
@@ -102,10 +106,15 @@ export function simulate(
   const sched = new Schedule();
   const calls = { calls: 0 };
   const model = opts.model === undefined ? SIMULATED_MODEL : opts.model;
-  const forecasting = model
-    ? { model, retrainMs: opts.retrainMs ?? 24 * 3_600_000, minHistoryMs: MIN_HISTORY_MS }
-    : undefined;
+  const times = model ? trainingTimes(trace, opts.retrainMs ?? DAY_MS, MIN_HISTORY_MS) : [];
+  let trained: Trained | undefined;
+  let block = 0;
   for (let i = 0; i < trace.datasets.length; i++) {
+    // The model's trainings, for a block of datasets at a time (training.ts).
+    if (model && i % TRAIN_BLOCK === 0) {
+      block = i;
+      trained = train(trace, i, Math.min(trace.datasets.length, i + TRAIN_BLOCK), model, times);
+    }
     const ds = trace.datasets[i]!;
     const ctx = datasetCtx(trace, tiers, i, rulesFor(ds.policy, opts.policies));
     STATIC_TIERS.forEach(([, t], j) => {
@@ -116,7 +125,15 @@ export function simulate(
     account(trace, tiers, acc, ctx, sched, totals[3]!);
     intelligentTiering(trace, ctx, sched, exhaustive);
     account(trace, tiers, acc, ctx, sched, totals[4]!);
-    dimStrategy(trace, tiers, ctx, sched, exhaustive, calls, forecasting);
+    dimStrategy(
+      trace,
+      tiers,
+      ctx,
+      sched,
+      exhaustive,
+      calls,
+      trained && { times, forecasts: trained.forecasts[i - block]! },
+    );
     account(trace, tiers, acc, ctx, sched, totals[5]!);
     optimum(trace, tiers, acc, ctx, sched);
     account(trace, tiers, acc, ctx, sched, totals[6]!);

@@ -2,6 +2,7 @@ import { DEFAULT_RULES, type PlacementRules, type TierSpec, type TierTable } fro
 import { defaultTiers } from '../default-tiers';
 import { account, datasetCtx, accessCosts, Schedule, zeroTotals } from './account';
 import { optimum } from './optimum';
+import { train, trainingTimes } from './training';
 import { dimStrategy, intelligentTiering, seedRecency } from './strategies';
 import {
   generateTrace,
@@ -323,6 +324,8 @@ describe('skipping choose calls', () => {
       const b0 = new TraceBuilder(g.datasets);
       for (const e of g.events()) b0.add(e.dataset_id - 1, e.op, e.size_bytes, e.ts);
       const t = b0.build([H, 15 * 60_000, 6 * H][trial % 3]!);
+      const times = [6 * H, 24 * H].map((r) => trainingTimes(t, r, MIN_HISTORY_MS));
+      const trained = times.map((ts) => train(t, 0, t.datasets.length, SIMULATED_MODEL, ts));
       for (let i = 0; i < t.datasets.length; i++) {
         const rules: PlacementRules = {
           name: 'r',
@@ -338,11 +341,7 @@ describe('skipping choose calls', () => {
         // The heuristic (no model), and a model retrained every 6 or 24 hours.
         const forecasting = [
           undefined,
-          {
-            model: SIMULATED_MODEL,
-            retrainMs: (trial % 2 ? 6 : 24) * H,
-            minHistoryMs: MIN_HISTORY_MS,
-          },
+          { times: times[trial % 2]!, forecasts: trained[trial % 2]!.forecasts[i]! },
         ];
         for (const f of forecasting) {
           dimStrategy(t, tiers, ctx, a, false, undefined, f);

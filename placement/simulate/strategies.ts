@@ -1,14 +1,6 @@
 import { BREAK_EVEN_HORIZON_DAYS, DAY_MS, monthlyCost, moveCost, MONTH_DAYS } from '../cost';
 import { choose } from '../decide';
-import {
-  forecast,
-  HOUR_MS,
-  newUsageState,
-  observe,
-  type ForecastModel,
-  type UsageForecast,
-  type UsageState,
-} from '../forecast';
+import type { UsageForecast } from '../forecast';
 import { resolveLocation } from '../location';
 import { TIER_NAMES, type DatasetSignals, type TierName, type TierTable } from '../types';
 import type { Schedule } from './account';
@@ -148,19 +140,14 @@ export function intelligentTiering(
  * `stableUntil` finds a time up to which its answer provably does not change.
  */
 /**
- * With a `model`, the production path with a trained model: each dataset's usage state
- * (placement/forecast.ts) folds the buckets of the steps before the boundary as simulated
- * time advances, and, as the store does at each training, its forecast is taken every
- * `retrainMs` from the start of the trace once it has MIN_HISTORY_MS of history (before
- * that, the heuristic), then held until the next training: `choose` gets it as its input.
- * Never a bucket of the future. A step's bucket is the hour holding its last event (with
- * hourly steps, exactly the step).
+ * With `trained` (the model trained on the past of the trace, training.ts), the production
+ * path with a trained model: at each boundary `choose` gets the forecast of the latest
+ * training at or before it (none before the first: the heuristic, as in the store).
  */
-export interface DimForecasting {
-  model: ForecastModel;
-  retrainMs: number;
-  /** Hours of history a forecast needs (store/models.ts MIN_HISTORY_HOURS). */
-  minHistoryMs: number;
+export interface DimTrained {
+  times: number[];
+  /** This dataset's forecast at each training time. */
+  forecasts: UsageForecast[];
 }
 
 export function dimStrategy(
@@ -170,18 +157,15 @@ export function dimStrategy(
   out: Schedule,
   exhaustive = false,
   stats?: { calls: number },
-  forecasting?: DimForecasting,
+  trained?: DimTrained,
 ) {
   const { t0, stepMs } = trace;
-  let state: UsageState | null = forecasting ? newUsageState(t0) : null;
   let fc: UsageForecast | null = null;
-  let trainedAt = -Infinity;
-  // The first training boundary at or after time t (trainings at t0 + minHistory + i·retrain).
+  let j = -1; // the latest training at or before the boundary being decided
+  const times = trained?.times ?? [];
   const nextTraining = (t: number) => {
-    if (!forecasting) return Infinity;
-    const first = t0 + forecasting.minHistoryMs;
-    if (t <= first) return first;
-    return first + Math.ceil((t - first) / forecasting.retrainMs) * forecasting.retrainMs;
+    for (let i = Math.max(0, j); i < times.length; i++) if (times[i]! >= t) return times[i]!;
+    return Infinity;
   };
   const ds = ctx.ds;
   const at = (k: number) => t0 + k * stepMs;
@@ -212,36 +196,10 @@ export function dimStrategy(
         sig.bytes_read += trace.bytesRead[a]!;
         sig.bytes_written += trace.bytesWritten[a]!;
         sig.last_access_ts = trace.lastTs[a]!;
-        if (state) {
-          const hour = Math.floor(trace.lastTs[a]! / HOUR_MS) * HOUR_MS;
-          state = observe(
-            state,
-            {
-              hour,
-              read_count: trace.reads[a]!,
-              write_count: trace.writes[a]!,
-              bytes_read: trace.bytesRead[a]!,
-            },
-            forecasting!.model.params,
-          );
-        }
       },
       decide: (k) => {
         const now = at(k);
-        if (state && forecasting) {
-          // The latest training at or before now, if any.
-          const first = t0 + forecasting.minHistoryMs;
-          const last =
-            now < first
-              ? -Infinity
-              : first + Math.floor((now - first) / forecasting.retrainMs) * forecasting.retrainMs;
-          if (last !== -Infinity && last !== trainedAt) {
-            // Trained at `last` from the buckets before it: those before now, when no
-            // boundary fell between (drive asks at every training boundary).
-            trainedAt = last;
-            fc = forecast(state, now, forecasting.model.params.horizon_hours, forecasting.model);
-          }
-        }
+        while (j + 1 < times.length && times[j + 1]! <= now) fc = trained!.forecasts[++j]!;
         if (stats) stats.calls++;
         return tierIndex(choose(sig, ctx.rules, tiers, now, undefined, fc).recommended_tier);
       },
