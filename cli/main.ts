@@ -4,6 +4,7 @@ import { createLogger } from '../runtime/log';
 import type { Parts } from '../runtime/system';
 import { version } from '../package.json';
 import { STORAGE_NOTES } from './commands/storage-help';
+import type { SimulateOptions } from './commands/simulate';
 
 /** After commander's own list of commands and options: configuration and examples. */
 const HELP_AFTER = `
@@ -221,7 +222,7 @@ export async function main(argv: string[]): Promise<void> {
       'after',
       '\nExamples:\n  dim simulate --generate /tmp/trace --count 1000 --seed 7\n  dim simulate --datasets /tmp/trace/datasets.jsonl --events /tmp/trace/events.jsonl --policies /tmp/trace/policies.json',
     )
-    .action(async (opts: Record<string, string | undefined>, cmd: Command) => {
+    .action(async (opts: SimulateOptions, cmd: Command) => {
       const config = configOrExit();
       const { simulateCommand } = await import('./commands/simulate');
       const json = cmd.optsWithGlobals<{ json?: boolean }>().json ?? false;

@@ -32,6 +32,10 @@ export interface SimulateOptions {
   count?: string;
   days?: string;
   mix?: string;
+  /** Decide without a trained model (the heuristic), as before any POST /train. */
+  heuristic?: boolean;
+  /** How often the model is retrained in simulated time (default 1d). */
+  retrain?: string;
   json?: boolean;
 }
 
@@ -264,12 +268,12 @@ async function readEvents(file: string, b: TraceBuilder, byId: Map<number, numbe
 }
 
 /** `1h`, `30m`, `15min`, `1d`, `3600s`: a step in ms (a whole number of seconds, at least 1 s). */
-export function parseStep(v: string): number {
+export function parseStep(v: string, flag = '--step'): number {
   const m = /^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)$/.exec(v.trim());
   const unit = { s: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
   const ms = m ? Number(m[1]) * unit[m[2] as keyof typeof unit] : NaN;
   if (!(ms >= 1000) || ms % 1000 !== 0) {
-    throw new CliError(`--step: must be a duration such as 1h, 30m, 1d or 3600s (got "${v}")`, 2);
+    throw new CliError(`${flag}: must be a duration such as 1h, 30m, 1d or 3600s (got "${v}")`, 2);
   }
   return ms;
 }
@@ -398,12 +402,18 @@ export async function simulateCommand(
     throw new CliError('simulate needs --datasets FILE and --events FILE (or --generate DIR)', 2);
   }
   const step = parseStep(o.step ?? '1h');
+  const retrainMs = parseStep(o.retrain ?? '1d', '--retrain');
   const tiers = o.tiers ? readTiers(o.tiers) : defaultTiers(dataDir);
   const policies = o.policies ? readPolicies(o.policies) : undefined;
   const { datasets, byId } = await readDatasets(o.datasets, policies);
   const b = new TraceBuilder(datasets);
   await readEvents(o.events, b, byId);
-  const result = simulate(b.build(step), { tiers, policies });
+  const result = simulate(b.build(step), {
+    tiers,
+    policies,
+    model: o.heuristic ? null : undefined,
+    retrainMs,
+  });
   io.out(o.json ? JSON.stringify(result) + '\n' : simulationText(result));
   return 0;
 }

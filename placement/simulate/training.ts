@@ -55,6 +55,9 @@ export function train(
   }
   const h = model.params.horizon_hours;
   for (const T of times) {
+    // A dataset with no bucket yet has the state newUsageState(t0), the same for all: its
+    // forecast is computed once per training and shared (many datasets are rarely read).
+    const empty = forecast(newUsageState(t0), T, h, model);
     for (let d = 0; d < n; d++) {
       const s = states[d]!;
       const a1 = trace.off[i0 + d + 1]!;
@@ -72,8 +75,9 @@ export function train(
           model.params,
         );
       }
+      const none = a === trace.off[i0 + d]!;
       next[d] = a;
-      forecasts[d]!.push(forecast(s, T, h, model));
+      forecasts[d]!.push(none ? empty : forecast(s, T, h, model));
     }
   }
   return { times, forecasts };
