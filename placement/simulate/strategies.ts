@@ -129,17 +129,6 @@ export function intelligentTiering(
 }
 
 /**
- * `dim`: the production decision, `choose` from placement/decide.ts (what the placement
- * sweep and GET /recommendations call), at each boundary, with signals built only from the
- * past of the trace: the totals of the events before the boundary, the last access, the
- * tier and when it was entered (the start of the trace for the initial tier), created_at =
- * the start of the trace.
- *
- * Not every boundary needs a call (72 million calls at ~0.7 µs would take most of a
- * minute): between two steps with events, `choose`'s inputs are fixed but `now`, and
- * `stableUntil` finds a time up to which its answer provably does not change.
- */
-/**
  * With `trained` (the model trained on the past of the trace, training.ts), the production
  * path with a trained model: at each boundary `choose` gets the forecast of the latest
  * training at or before it (none before the first: the heuristic, as in the store).
@@ -150,6 +139,19 @@ export interface DimTrained {
   forecasts: UsageForecast[];
 }
 
+/**
+ * `dim`: the production decision, `choose` from placement/decide.ts (what the placement
+ * sweep and GET /recommendations call), with signals built only from the past of the
+ * trace: the totals of the events before the boundary, the last access, the tier and when
+ * it was entered (the start of the trace for the initial tier), created_at = the start of
+ * the trace; and, with `trained`, the forecast of the latest training.
+ *
+ * Not every boundary needs a call (72 million calls at ~0.7 µs would take most of a
+ * minute): between two steps with events and two trainings, `choose`'s inputs are fixed but
+ * `now`, and `Stability.until` finds a time up to which its answer provably does not change.
+ * It is asked again at the first boundary after that time, after each step with events, and
+ * at each training. (The unit tests compare the schedules with asking at every boundary.)
+ */
 export function dimStrategy(
   trace: Trace,
   tiers: TierTable,
@@ -220,8 +222,8 @@ export function dimStrategy(
 }
 
 /**
- * Up to when `choose` keeps its answer while only `now` moves. With the signals fixed,
- * `choose` depends on `now` through:
+ * Up to when `choose` keeps its answer while only `now` moves. With the signals fixed (and
+ * no forecast), `choose` depends on `now` through:
  *
  * 1. the recency age: its tier changes when the age passes hot_max_age_s and warm_max_age_s;
  * 2. the time held in the tier: the minimum residency holds until tier_since + min_residency_s;
@@ -239,7 +241,10 @@ export function dimStrategy(
  * which the forms change), or the first root of a + b·u + c/u = ±tol (a quadratic in u),
  * where tol, 10^-9 of the terms' size, covers the rounding of cost.ts's arithmetic: inside
  * that band the answer is asked at every boundary. A policy's pinned tier wins regardless
- * of time. (This is a bound on when to ask again; the answer always comes from `choose`.)
+ * of time. With a forecast, the usage is the forecast's (cost.ts `forecastUsage`), fixed
+ * until the next training, so every cost is a constant and only 2 and 3 move with `now`
+ * (the forecast rule replaces recency; its thresholds are kept, which only adds calls).
+ * (This is a bound on when to ask again; the answer always comes from `choose`.)
  */
 class Stability {
   private readonly S = new Float64Array(3);
