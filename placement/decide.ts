@@ -156,14 +156,12 @@ export function choose(
     cold: slo === null || tiers.cold.read_latency_ms <= slo,
   };
 
-  // 1. Forecast (the cheapest tier meeting the SLO), else recency.
+  // 1. Forecast: the cheapest tier meeting the SLO (the fastest when none does). Else recency.
+  const anyOk = ok.hot || ok.warm || ok.cold;
   let tier = fc
-    ? pick(
-        tiers,
-        cost,
-        ok.hot || ok.warm || ok.cold ? ok : ALL,
-        ok.hot || ok.warm || ok.cold ? byCost : byLatency,
-      )
+    ? anyOk
+      ? pick(tiers, cost, ok, byCost)
+      : pick(tiers, cost, ALL, byLatency)
     : recencyTier(lastAgeS, rules.hot_max_age_s, rules.warm_max_age_s);
   const steps: Step[] = [{ rule: fc ? 'forecast' : 'recency', tier }];
   const notes: Note[] = [];
@@ -175,8 +173,7 @@ export function choose(
     notes.push({ rule: 'pinned', tier, breaksSlo: !ok[tier] });
   } else {
     // 3. Latency SLO. With no tier meeting it, only the fastest is allowed.
-    const noneOk = !ok.hot && !ok.warm && !ok.cold;
-    if (noneOk) {
+    if (!anyOk) {
       const f = pick(tiers, cost, ALL, byLatency);
       ok[f] = true;
       if (tier !== f) {
@@ -363,15 +360,11 @@ function forecastSentence(f: UsageForecast, tier: TierName, b: Basis): string {
   const head =
     `Model ${f.model_version} forecasts ${num(f.reads_per_hour)} reads/hour (${bytes(f.read_bytes_per_hour)}/hour), ` +
     `${num(f.writes_per_hour)} writes/hour, ${Math.round(f.p_access * 100)}% chance of access within ${horizon}`;
-  const none = b.slo !== null && !anyMeetsSlo(b);
+  const none = b.slo !== null && !ORDER.some((t) => b.tiers[t].read_latency_ms <= b.slo!);
   return none
     ? `${head}; no tier meets the ${b.slo} ms SLO → ${tier}, the fastest`
     : `${head} → ${tier} is the cheapest${b.slo === null ? '' : ` tier meeting the ${b.slo} ms SLO`} (${usd(b.cost[tier])}/month)`;
 }
-
-/** Does any tier meet the basis's SLO. */
-const anyMeetsSlo = (b: Basis) =>
-  ORDER.some((t) => b.slo === null || b.tiers[t].read_latency_ms <= b.slo);
 
 function recencySentence(lastAgeS: number | null, tier: TierName, rules: PlacementRules): string {
   if (lastAgeS === null) return 'Never accessed → cold';

@@ -136,6 +136,15 @@ export function newUsageState(startMs: number): UsageState {
 
 /** The per-hour decay factor of a half-life. */
 const ratio = (halfLifeH: number) => Math.pow(0.5, 1 / halfLifeH);
+
+/** The per-hour factors of the last params seen (a fold calls with the same object 10^7 times). */
+let factorsOf: { p: ForecastParams; rl: number; rp: number } | undefined;
+function factors(p: ForecastParams): { rl: number; rp: number } {
+  if (factorsOf?.p !== p) {
+    factorsOf = { p, rl: ratio(p.level_half_life_h), rp: ratio(p.profile_half_life_h) };
+  }
+  return factorsOf;
+}
 const mod = (a: number, n: number) => ((a % n) + n) % n;
 const dayOfWeek = (hour: number) => mod(Math.floor(hour / 24), 7);
 
@@ -156,8 +165,9 @@ export function observe(
   if (h >= s.end) {
     decayTo(s, h + 1, params);
   } else {
-    wl = Math.pow(ratio(params.level_half_life_h), s.end - 1 - h);
-    wp = Math.pow(ratio(params.profile_half_life_h), s.end - 1 - h);
+    const { rl, rp } = factors(params);
+    wl = Math.pow(rl, s.end - 1 - h);
+    wp = Math.pow(rp, s.end - 1 - h);
   }
   const reads = bucket.read_count;
   const any = reads + bucket.write_count > 0;
@@ -179,8 +189,9 @@ export function observe(
 function decayTo(s: UsageState, endHour: number, params: ForecastParams): void {
   const dt = endHour - s.end;
   if (dt <= 0) return;
-  const fl = Math.pow(ratio(params.level_half_life_h), dt);
-  const fp = Math.pow(ratio(params.profile_half_life_h), dt);
+  const { rl, rp } = factors(params);
+  const fl = dt === 1 ? rl : Math.pow(rl, dt);
+  const fp = dt === 1 ? rp : Math.pow(rp, dt);
   s.r *= fl;
   s.b *= fl;
   s.w *= fl;
