@@ -207,6 +207,8 @@ export async function main(argv: string[]): Promise<void> {
     )
     .option('--policies <file>', 'policies as GET /policies returns them')
     .option('--step <duration>', 'the decision step: 1h, 30m, 1d...', '1h')
+    .option('--heuristic', 'the dim strategy without a trained model (as before any dim train)')
+    .option('--retrain <duration>', 'how often the simulated model is retrained', '1d')
     .option(
       '--generate <dir>',
       'write a synthetic trace to DIR instead (datasets.jsonl, events.jsonl, policies.json)',

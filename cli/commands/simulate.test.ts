@@ -146,6 +146,30 @@ it('prints the contract JSON, with figures computed by hand', () => {
   ]);
 });
 
+it('decides without a model with --heuristic, and with one by default', () => {
+  const args = [
+    'simulate',
+    '--datasets',
+    datasets,
+    '--events',
+    events,
+    '--tiers',
+    tiers,
+    '--policies',
+    policies,
+    '--json',
+  ];
+  const heuristic = dim(...args, '--heuristic');
+  const model = dim(...args, '--retrain', '6h');
+  expect([heuristic.code, model.code]).toEqual([0, 0]);
+  const names = (r: { out: string }) =>
+    JSON.parse(r.out).strategies.map((s: { name: string }) => s.name);
+  expect(names(heuristic)).toEqual(names(model));
+  expect(dim(...args, '--retrain', 'weekly').err).toBe(
+    'dim: --retrain: must be a duration such as 1h, 30m, 1d or 3600s (got "weekly")\n',
+  );
+});
+
 it('prints a table for people, with dim beside the optimum and intelligent-tiering', () => {
   const r = dim(
     'simulate',

@@ -1,3 +1,4 @@
+import { DAY_MS } from '../cost';
 import { DEFAULT_FORECAST_PARAMS, type ForecastModel } from '../forecast';
 import { DEFAULT_RULES, type PlacementRules, type TierTable } from '../types';
 import {
@@ -59,7 +60,6 @@ export const SIMULATED_MODEL: ForecastModel = {
   version: 'simulated',
   params: DEFAULT_FORECAST_PARAMS,
 };
-const DAY_MS = 86_400_000;
 /** Datasets whose trainings are computed together (training.ts). */
 const TRAIN_BLOCK = 5000;
 /** History a dataset needs before it has a forecast (store/models.ts MIN_HISTORY_HOURS). */
