@@ -20,6 +20,8 @@ import { ensureDefaultTiers, listTiers, tierTable } from '../store/tiers';
  * - **steady**: five minutes later (a sweep interval), after 1% of the datasets were read
  *   again: only the advice that changed is stored.
  *
+ * `node bench/run.js placement simulate ...` is the simulator's benchmark instead (bench/simulate.ts).
+ *
  * `node bench/run.js placement [datasets] [runs]` (default 100,000 and 3) prints the
  * figures; nothing asserts on them. Wall-clock ms, and the CPU ms of this process (user +
  * system) beside them, since the machine is shared.
@@ -188,6 +190,8 @@ export const describeFigures = (f: PlacementFigures): string =>
   `${f.steady.moves} would move · computeRecommendations with all read back ${ms(f.readBackMs)}`;
 
 export async function main(args: string[]): Promise<void> {
+  // `placement simulate ...`: the simulator's benchmark (bench/simulate.ts).
+  if (args[0] === 'simulate') return (await import('./simulate')).main(args.slice(1));
   const n = Number(args[0] ?? 100_000);
   const runs = Number(args[1] ?? 3);
   // A warm-up pass on a small set, so the figure is not the JIT's first impression.

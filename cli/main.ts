@@ -4,6 +4,7 @@ import { createLogger } from '../runtime/log';
 import type { Parts } from '../runtime/system';
 import { version } from '../package.json';
 import { STORAGE_NOTES } from './commands/storage-help';
+import type { SimulateOptions } from './commands/simulate';
 
 /** After commander's own list of commands and options: configuration and examples. */
 const HELP_AFTER = `
@@ -214,6 +215,49 @@ export async function main(argv: string[]): Promise<void> {
       const args = ['check', uri, ...(opts.class ?? []).flatMap((c) => ['--class', c])];
       if (cmd.optsWithGlobals<{ json?: boolean }>().json) args.push('--json');
       process.exitCode = await storageCommand(args, config, {
+        out: (t) => process.stdout.write(t),
+        err: (t) => process.stderr.write(t),
+      });
+    });
+
+  program
+    .command('simulate')
+    .description(
+      "replay a trace (datasets and access events as JSON lines) through dim's placement policy, baselines and the offline optimum, and print each one's costs",
+    )
+    .option(
+      '--datasets <file>',
+      'JSON lines: id, name, size_bytes, object_count, latency_slo_ms, current_tier, policy',
+    )
+    .option('--events <file>', 'JSON lines in the access_events shape, ts in ms, in time order')
+    .option(
+      '--tiers <file>',
+      'the tier table as GET /tiers returns it (default: the embedded tiers)',
+    )
+    .option('--policies <file>', 'policies as GET /policies returns them')
+    .option('--step <duration>', 'the decision step: 1h, 30m, 1d...', '1h')
+    .option('--heuristic', 'the dim strategy without a trained model (as before any dim train)')
+    .option('--retrain <duration>', 'how often the simulated model is retrained', '1d')
+    .option(
+      '--generate <dir>',
+      'write a synthetic trace to DIR instead (datasets.jsonl, events.jsonl, policies.json)',
+    )
+    .option('--seed <n>', 'with --generate: the random seed', '1')
+    .option('--count <n>', 'with --generate: how many datasets', '1000')
+    .option('--days <n>', 'with --generate: how many days', '30')
+    .option(
+      '--mix <weights>',
+      'with --generate: pattern weights, e.g. hot=2,diurnal=10,weekly=15,cooling=20,archive=38,bursts=15',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  dim simulate --generate /tmp/trace --count 1000 --seed 7\n  dim simulate --datasets /tmp/trace/datasets.jsonl --events /tmp/trace/events.jsonl --policies /tmp/trace/policies.json',
+    )
+    .action(async (opts: SimulateOptions, cmd: Command) => {
+      const config = configOrExit();
+      const { simulateCommand } = await import('./commands/simulate');
+      const json = cmd.optsWithGlobals<{ json?: boolean }>().json ?? false;
+      process.exitCode = await simulateCommand({ ...opts, json }, config.dataDir, {
         out: (t) => process.stdout.write(t),
         err: (t) => process.stderr.write(t),
       });
