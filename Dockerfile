@@ -10,5 +10,8 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 COPY --from=build /app /app
 ENV NODE_ENV=production
+# Runs as the image's unprivileged `node` user; the data dir is its own.
+RUN mkdir -p /var/lib/dim && chown node:node /var/lib/dim
+USER node
 ENTRYPOINT ["node", "bin/dim.js"]
 CMD ["up"]
