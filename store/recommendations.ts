@@ -252,6 +252,27 @@ interface Context {
   key: (r: Row, rules: PlacementRules) => string;
 }
 
+/** A choice explained, as a recommendation given at `now` (not stored: id null). */
+function recommendationOf(
+  c: ReturnType<typeof choose>,
+  signals: DatasetSignals,
+  now: number,
+): CurrentRecommendation {
+  const d = explain(c);
+  return {
+    id: null,
+    dataset_id: signals.id,
+    current_tier: signals.current_tier,
+    recommended_tier: d.recommended_tier,
+    target_location: d.target_location,
+    storage_class: d.storage_class,
+    reason: d.reason,
+    inputs: d.inputs,
+    model_version: d.model_version,
+    created_at: now,
+  };
+}
+
 /** The standing advice (head) of a row, when the choice gives the same. */
 const sameAdvice = (r: Row, c: ReturnType<typeof choose>, currentTier: Tier) =>
   r[15] !== null &&
@@ -347,22 +368,10 @@ export async function refreshRecommendations(
         if (row[26] !== key) rekeyed.push([signals.id, key]);
         continue;
       }
-      const d = explain(c);
       slots.push(pass.standing.length);
       pass.standing.push(0);
       keys.push(key);
-      changed.push({
-        id: 0,
-        dataset_id: signals.id,
-        current_tier: signals.current_tier,
-        recommended_tier: d.recommended_tier,
-        target_location: d.target_location,
-        storage_class: d.storage_class,
-        reason: d.reason,
-        inputs: d.inputs,
-        model_version: d.model_version,
-        created_at: now,
-      });
+      changed.push({ ...recommendationOf(c, signals, now), id: 0 });
     }
     await insertRecommendations(db, changed, keys);
     await rekeyHeads(db, rekeyed);
@@ -534,19 +543,7 @@ export async function readRecommendations(
       standing.push(row[15]!);
       continue;
     }
-    const d = explain(c);
-    out.push({
-      id: null,
-      dataset_id: signals.id,
-      current_tier: signals.current_tier,
-      recommended_tier: d.recommended_tier,
-      target_location: d.target_location,
-      storage_class: d.storage_class,
-      reason: d.reason,
-      inputs: d.inputs,
-      model_version: d.model_version,
-      created_at: now,
-    });
+    out.push(recommendationOf(c, signals, now));
   }
   const byId = await readStored(db, standing);
   return out.flatMap((r) => (typeof r === 'number' ? (byId.get(r) ?? []) : r));
