@@ -9,11 +9,14 @@ export interface MoverTuning {
   concurrency?: number;
   /** A bandwidth cap for one copy, in bytes per second (default: none). */
   maxBytesPerSecond?: number;
-  /** Objects at least this large are written resumably where the destination allows (64 MiB). */
+  /** Objects at least this large are written resumably where the destination's driver can (64 MiB). */
   resumableMinBytes?: number;
   /** How often a resumable write records a checkpoint (default 1000 ms). */
   checkpointMs?: number;
-  /** Sync resumable writes at checkpoints and before their rename (default true). */
+  /**
+   * @deprecated Ignored: the drivers own their writes; the file driver's `fsync` option
+   * (storage overrides) decides whether its writes are synced. Kept so callers still compile.
+   */
   fsync?: boolean;
 }
 
@@ -21,8 +24,6 @@ export interface MoverTuning {
 export interface MoverEnv {
   db: Db;
   storage: { driverFor(uri: string): StorageDriver };
-  /** The file roots (config.storage.fileRoots): enables resumable file:// writes and checks. */
-  fileRoots?: readonly string[];
   log: Logger;
   tuning?: MoverTuning;
   metrics?: MoverMetrics;

@@ -1,15 +1,12 @@
 import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { promises as fsp } from 'node:fs';
 import type { ObjectInfo } from '../storage/driver';
-import { objectUri, parseStorageUri, resolveFileUri } from '../storage/uri';
+import { pipeHash, ShortReadError } from '../storage/pipe';
+import { objectUri } from '../storage/uri';
 import { loadManifest, type ManifestRow } from '../store/jobs';
 import { discardUnfinishedWrites, ManifestWriter, pool } from './copy';
 import { MoverErrors } from './failures';
-import { readerOf, sweepFileDestination } from './file-parts';
-import { pipeHash, ShortReadError } from './pipe';
 import { hashStream } from './hashing';
-import { LocalTree } from './local-files';
 import type { MoverEnv } from './mover-env';
 import type { VerifyInput, VerifyResult } from './types';
 
@@ -19,7 +16,10 @@ import type { VerifyInput, VerifyResult } from './types';
  * when that is a full-object SHA-256. Rows that match become `verified`; a retry re-checks
  * only the others. Any difference fails the job before the switch (invariant 1).
  */
-/** On file:// destinations, smaller objects are read whole, larger ones through the positional pipe. */
+/**
+ * Where the destination offers a bulk path, smaller objects are read whole; where it reads
+ * positionally, larger ones go through the positional pipe; otherwise a stream.
+ */
 const LOCAL_MIN_BYTES = 1024 * 1024;
 
 export interface VerifyControl {
@@ -78,8 +78,7 @@ export async function verifyDataset(
   ctl.progress(p);
 
   const writer = new ManifestWriter(env, jobId);
-  const localDest = parseStorageUri(destUri).scheme === 'file' && env.fileRoots !== undefined;
-  const tree = localDest ? new LocalTree(env.fileRoots!, destUri) : undefined;
+  const bulk = dst.bulk?.(destUri);
   setMaxListeners(64, ctl.signal);
   let reread = 0;
   let lastReport = 0;
@@ -90,38 +89,37 @@ export async function verifyDataset(
       if (info.checksum?.algorithm === 'sha256') {
         sha = info.checksum.value.toLowerCase();
         p.bytes_done += row.size;
-      } else if (tree && row.size < LOCAL_MIN_BYTES) {
-        const h = await tree.hashAll(row.key, row.size);
-        if (h.size !== row.size || h.longer) {
+      } else if (bulk && row.size < LOCAL_MIN_BYTES) {
+        const data = await bulk.read(row.key, row.size);
+        if (data.length !== row.size) {
           problems.push(
-            `${JSON.stringify(row.key)} reads ${h.longer ? 'more than' : h.size} bytes, the manifest says ${row.size}`,
+            `${JSON.stringify(row.key)} reads ${data.length > row.size ? 'more than' : data.length} bytes, the manifest says ${row.size}`,
           );
           return;
         }
-        sha = h.sha256;
+        sha = createHash('sha256').update(data).digest('hex');
         p.bytes_done += row.size;
         env.metrics?.addBytesVerified(row.size);
         reread++;
-      } else if (localDest) {
-        // A plain file: positional reads over reused buffers (see pipe.ts).
-        const { path: file } = await resolveFileUri(objectUri(destUri, row.key), env.fileRoots!);
+      } else if (dst.openRandomAccess) {
+        // Positional reads over reused buffers (see storage/pipe.ts).
         const hash = createHash('sha256');
-        const handle = await fsp.open(file, 'r');
+        const obj = await dst.openRandomAccess(destUri, row.key);
         try {
           await pipeHash({
-            read: readerOf(handle),
+            read: (buf, len, pos) => obj.readAt(buf, len, pos),
             from: 0,
             to: row.size,
-            hash,
             signal: ctl.signal,
-            onBytes: (n) => {
-              p.bytes_done += n;
-              env.metrics?.addBytesVerified(n);
+            observe: (b) => {
+              hash.update(b);
+              p.bytes_done += b.length;
+              env.metrics?.addBytesVerified(b.length);
             },
           });
           // Nothing may follow the manifest's last byte.
-          const extra = await handle.read(Buffer.alloc(1), 0, 1, row.size);
-          if (extra.bytesRead > 0) {
+          const extra = await obj.readAt(Buffer.alloc(1), 1, row.size);
+          if (extra > 0) {
             problems.push(
               `${JSON.stringify(row.key)} is longer than the manifest's ${row.size} bytes`,
             );
@@ -136,7 +134,7 @@ export async function verifyDataset(
           }
           throw err;
         } finally {
-          await handle.close();
+          await obj.close();
         }
         sha = hash.digest('hex');
         reread++;
@@ -186,9 +184,6 @@ export async function verifyDataset(
   if (problems.length > 0) throw MoverErrors.verifyMismatch(destUri, problems);
 
   // Leftovers of interrupted writes (hidden from listings) go before the dataset switches here.
-  if (parseStorageUri(destUri).scheme === 'file' && env.fileRoots) {
-    await sweepFileDestination(env.fileRoots, destUri, { removeEmptyRoot: false });
-  }
   await discardUnfinishedWrites(env, destUri, rows);
   return { objects: rows.length, bytes: p.bytes_total, reread };
 }

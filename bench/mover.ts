@@ -216,9 +216,8 @@ async function child(spec: ChildSpec): Promise<void> {
     const env: MoverEnv = {
       db: store.db,
       storage,
-      fileRoots: roots,
       log: silentLogger,
-      tuning: { fsync, ...(spec.concurrency ? { concurrency: spec.concurrency } : {}) },
+      tuning: { ...(spec.concurrency ? { concurrency: spec.concurrency } : {}) },
     };
     const signal = new AbortController().signal;
     let t0 = performance.now();

@@ -123,7 +123,6 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
           db: shared.store.db,
           storage,
           events: shared.events.sink,
-          fileRoots: config.storage.fileRoots,
         },
         log,
       });
