@@ -26,15 +26,7 @@ import {
   type ResolvedFile,
 } from '../uri';
 import { FileBulk } from './file-bulk';
-import {
-  checkSame,
-  commitFile,
-  errnoCode,
-  infoOf,
-  readerOf,
-  TMP_RE,
-  tmpPath,
-} from './file-common';
+import { checkSame, commitFile, errnoCode, infoOf, readerOf, TMP_RE, tmpPath } from './file-common';
 import { discardTmpFiles, removeEmptyTree, writePartFile } from './file-resumable';
 
 export { checkSame, infoOf } from './file-common';
@@ -458,7 +450,12 @@ export class FileDriver implements StorageDriver {
       const st = await handle.stat({ bigint: true });
       if (!st.isFile()) throw StorageErrors.notFound(uri);
       if (expect) checkSame(uri, expect, infoOf(key, st));
-      return { size: Number(st.size), readAt: readerOf(handle), check, close: () => handle.close() };
+      return {
+        size: Number(st.size),
+        readAt: readerOf(handle),
+        check,
+        close: () => handle.close(),
+      };
     } catch (err) {
       await handle.close().catch(() => undefined);
       throw this.mapError(err, uri);
