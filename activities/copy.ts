@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { Transform, type Readable } from 'node:stream';
 import type { BulkAccess, ObjectInfo, StorageDriver } from '../storage/driver';
@@ -15,14 +14,15 @@ import {
   type ManifestRow,
 } from '../store/jobs';
 import { MoverErrors } from './failures';
-import { HashingStream } from './hashing';
+import { chooseHash, createDigest, HashingStream, type HashAlgorithm } from './hashing';
 import type { MoverEnv } from './mover-env';
 import { Throttle } from './throttle';
 import type { CopyCheckpoint, CopyInput, CopyResult, PartCursor } from './types';
 
 /**
- * The copy step: every source object streamed through SHA-256 into the destination, a
- * manifest row per object (migration_objects), progress reported as it goes.
+ * The copy step: every source object streamed through a hash into the destination (SHA-256,
+ * or BLAKE3 where neither end reports server checksums: see hashing.ts), a manifest row per
+ * object (migration_objects) with its hash and algorithm, progress reported as it goes.
  *
  * Safe to run twice, and cheap the second time: objects whose manifest row says copied,
  * with a hash, and whose destination size matches, are skipped; a large object keeps what
@@ -241,6 +241,7 @@ export async function copyDataset(
   // 5. Copy the rest: small objects many at a time, large ones resumable where possible.
   const throttle = t.maxBytesPerSecond ? new Throttle(t.maxBytesPerSecond) : undefined;
   const writer = new ManifestWriter(env, jobId);
+  const algorithm = chooseHash(src, dst, t.fileHash);
   // Both ends offer a bulk path (file:// to file://): small objects read and written whole,
   // made durable together at the end; larger ones written resumably, positionally.
   const bulk =
@@ -267,7 +268,15 @@ export async function copyDataset(
     await pool(todo, concurrency, ctl.signal, async (o) => {
       let result: { sha256: string; size: number };
       if (bulk && o.size < minResumable) {
-        result = await copySmall(bulk.src, bulk.dst, input.sourceUri, o, throttle, ctl.signal);
+        result = await copySmall(
+          bulk.src,
+          bulk.dst,
+          input.sourceUri,
+          o,
+          algorithm,
+          throttle,
+          ctl.signal,
+        );
         onBytes(result.size);
       } else if (dst.writeResumable && o.size >= minResumable) {
         // A destination that writes resumably (S3 multipart, file:// part files): what is
@@ -275,6 +284,7 @@ export async function copyDataset(
         await bigLanes.acquire();
         try {
           result = await resumableDriverCopy(src, dst, input, o, {
+            algorithm,
             cursor: cursors.get(o.key),
             checkpointMs: t.checkpointMs ?? 1000,
             throttle,
@@ -294,7 +304,7 @@ export async function copyDataset(
         }
         inFlight.delete(o.key);
       } else {
-        result = await streamObject(src, dst, input, o, throttle, ctl.signal, onBytes);
+        result = await streamObject(src, dst, input, o, algorithm, throttle, ctl.signal, onBytes);
       }
       await writer.add({
         key: o.key,
@@ -302,6 +312,7 @@ export async function copyDataset(
         sha256: result.sha256,
         state: 'copied',
         source_identity: identityText(o.identity),
+        hash_algorithm: algorithm,
       });
       cp.objects_done++;
       if (env.metrics) env.metrics.objectsCopied++;
@@ -350,6 +361,7 @@ async function copySmall(
   dst: BulkAccess,
   sourceUri: string,
   o: ObjectInfo,
+  algorithm: HashAlgorithm,
   throttle: Throttle | undefined,
   signal: AbortSignal,
 ): Promise<{ sha256: string; size: number }> {
@@ -370,7 +382,9 @@ async function copySmall(
         : `it has ${data.length} bytes, the listing said ${o.size}`,
     );
   }
-  const sha256 = createHash('sha256').update(data).digest('hex');
+  const digest = createDigest(algorithm);
+  digest.update(data);
+  const sha256 = digest.hex();
   if (throttle) await throttle.take(data.length, signal);
   if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
   await dst.write(o.key, data);
@@ -378,7 +392,7 @@ async function copySmall(
 }
 
 /**
- * One large object through SHA-256 into a destination whose driver writes resumably: the
+ * One large object through the hash into a destination whose driver writes resumably: the
  * checkpoint carries the driver's token, and a later attempt passes it back. Bytes the earlier
  * attempt stored are read again (for the hash and the driver's check) but not sent or paced.
  */
@@ -388,6 +402,7 @@ async function resumableDriverCopy(
   input: CopyInput,
   o: ObjectInfo,
   opts: {
+    algorithm: HashAlgorithm;
     cursor: PartCursor | undefined;
     checkpointMs: number;
     throttle: Throttle | undefined;
@@ -397,7 +412,7 @@ async function resumableDriverCopy(
     onCheckpoint: (c: PartCursor) => void;
   },
 ): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
+  const hash = createDigest(opts.algorithm);
   let seen = 0;
   const uri = objectUri(input.sourceUri, o.key);
   const info = await dst.writeResumable!(input.destUri, o.key, {
@@ -447,7 +462,7 @@ async function resumableDriverCopy(
       `${seen} bytes were read, the listing said ${o.size}, the destination holds ${info.size}`,
     );
   }
-  return { sha256: hash.digest('hex'), size: o.size };
+  return { sha256: hash.hex(), size: o.size };
 }
 
 /** `body`, failing with source_changed (retryable) unless it yields exactly `expected` bytes. */
@@ -473,12 +488,13 @@ function exactLength(body: Readable, expected: number, uri: string): Readable {
   return body.pipe(check);
 }
 
-/** One object through SHA-256 into the destination (whole, via the driver's atomic write). */
+/** One object through the hash into the destination (whole, via the driver's atomic write). */
 async function streamObject(
   src: StorageDriver,
   dst: StorageDriver,
   input: CopyInput,
   o: ObjectInfo,
+  algorithm: HashAlgorithm,
   throttle: Throttle | undefined,
   signal: AbortSignal,
   onBytes: (n: number) => void,
@@ -501,6 +517,7 @@ async function streamObject(
   }
   let copied = 0;
   const hasher = new HashingStream({
+    algorithm,
     throttle,
     signal,
     onChunk: (n) => {

@@ -1,10 +1,13 @@
 import type { Logger } from '../runtime/log';
 import type { StorageDriver } from '../storage/driver';
 import type { Db } from '../store/db';
+import type { HashAlgorithm } from './hashing';
 import type { MoverMetrics } from './metrics';
 
 /** Knobs of the mover; the defaults suit a worker, tests and benchmarks turn them. */
 export interface MoverTuning {
+  /** The hash where neither end reports server checksums (DIM_FILE_HASH; default blake3). */
+  fileHash?: HashAlgorithm;
   /** Objects copied or verified at once (default 16). */
   concurrency?: number;
   /** A bandwidth cap for one copy, in bytes per second (default: none). */

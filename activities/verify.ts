@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { ObjectInfo } from '../storage/driver';
 import { pipeHash, ShortReadError } from '../storage/pipe';
@@ -6,14 +5,14 @@ import { objectUri } from '../storage/uri';
 import { loadManifest, type ManifestRow } from '../store/jobs';
 import { discardUnfinishedWrites, ManifestWriter, pool } from './copy';
 import { MoverErrors } from './failures';
-import { hashStream } from './hashing';
+import { createDigest, hashLabel, hashStream, type HashAlgorithm } from './hashing';
 import type { MoverEnv } from './mover-env';
 import type { VerifyInput, VerifyResult } from './types';
 
 /**
  * The verify step: the destination holds exactly the manifest's objects, each with the
- * manifest's size and SHA-256 — re-read and hashed, or compared with a server checksum
- * when that is a full-object SHA-256. Rows that match become `verified`; a retry re-checks
+ * manifest's size and hash (in the row's algorithm) — re-read and hashed, or compared with a
+ * server checksum when that is a full-object SHA-256 and the row's hash is one too. Rows that match become `verified`; a retry re-checks
  * only the others. Any difference fails the job before the switch (invariant 1).
  */
 /**
@@ -85,8 +84,10 @@ export async function verifyDataset(
   try {
     await pool(todo, Math.max(1, env.tuning?.concurrency ?? 16), ctl.signal, async (row) => {
       const info = listing.get(row.key)!;
+      // Each row with the algorithm the copy used (rows from before migration 012: SHA-256).
+      const algorithm: HashAlgorithm = row.hash_algorithm === 'blake3' ? 'blake3' : 'sha256';
       let sha: string;
-      if (info.checksum?.algorithm === 'sha256') {
+      if (algorithm === 'sha256' && info.checksum?.algorithm === 'sha256') {
         sha = info.checksum.value.toLowerCase();
         p.bytes_done += row.size;
       } else if (bulk && row.size < LOCAL_MIN_BYTES) {
@@ -97,13 +98,15 @@ export async function verifyDataset(
           );
           return;
         }
-        sha = createHash('sha256').update(data).digest('hex');
+        const digest = createDigest(algorithm);
+        digest.update(data);
+        sha = digest.hex();
         p.bytes_done += row.size;
         env.metrics?.addBytesVerified(row.size);
         reread++;
       } else if (dst.openRandomAccess) {
         // Positional reads over reused buffers (see storage/pipe.ts).
-        const hash = createHash('sha256');
+        const hash = createDigest(algorithm);
         const obj = await dst.openRandomAccess(destUri, row.key);
         try {
           await pipeHash({
@@ -136,7 +139,7 @@ export async function verifyDataset(
         } finally {
           await obj.close();
         }
-        sha = hash.digest('hex');
+        sha = hash.hex();
         reread++;
       } else {
         const stream = await dst.read(
@@ -147,22 +150,26 @@ export async function verifyDataset(
         const abort = () => stream.destroy(new Error('aborted'));
         ctl.signal.addEventListener('abort', abort, { once: true });
         try {
-          const h = await hashStream(stream as AsyncIterable<Buffer>, (n) => {
-            p.bytes_done += n;
-            env.metrics?.addBytesVerified(n);
-            const now = Date.now();
-            if (now - lastReport >= 200) {
-              lastReport = now;
-              ctl.progress(p);
-            }
-          });
+          const h = await hashStream(
+            stream as AsyncIterable<Buffer>,
+            (n) => {
+              p.bytes_done += n;
+              env.metrics?.addBytesVerified(n);
+              const now = Date.now();
+              if (now - lastReport >= 200) {
+                lastReport = now;
+                ctl.progress(p);
+              }
+            },
+            algorithm,
+          );
           if (h.size !== row.size) {
             problems.push(
               `${JSON.stringify(row.key)} reads ${h.size} bytes, the manifest says ${row.size}`,
             );
             return;
           }
-          sha = h.sha256;
+          sha = h.hex;
           reread++;
         } finally {
           ctl.signal.removeEventListener('abort', abort);
@@ -170,7 +177,7 @@ export async function verifyDataset(
       }
       if (sha !== row.sha256) {
         problems.push(
-          `${objectUri(destUri, row.key)}: SHA-256 ${sha} differs from the copied ${row.sha256}`,
+          `${objectUri(destUri, row.key)}: ${hashLabel(algorithm)} ${sha} differs from the copied ${row.sha256}`,
         );
         return;
       }

@@ -54,6 +54,7 @@ export const EnvSchema = z
     DIM_API_HOST: z.string().min(1).default('127.0.0.1'),
     DIM_API_PORT: port.default(8080),
     DIM_WORKER_PORT: port.default(8090),
+    DIM_FILE_HASH: z.enum(['blake3', 'sha256']).default('blake3'),
     DIM_LOG_LEVEL: logLevel.default('info'),
     TEMPORAL_ADDRESS: hostPort.optional(),
     TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
@@ -159,6 +160,8 @@ export interface Config {
   /** What the CLI's client commands call: DIM_URL and DIM_API_KEY (overridden by --url, --key). */
   client: { url: string; key: string | undefined };
   worker: { port: number; taskQueue: string };
+  /** The mover's hash where neither end reports server checksums (file:// to file://). */
+  mover: { fileHash: 'blake3' | 'sha256' };
   temporal: {
     /** Set when dim talks to an existing Temporal (TEMPORAL_ADDRESS); else dim starts a dev server. */
     address: string | undefined;
@@ -292,6 +295,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     client: { url: e.DIM_URL.replace(/\/+$/, ''), key: e.DIM_API_KEY },
     worker: { port: e.DIM_WORKER_PORT, taskQueue: e.DIM_TASK_QUEUE },
+    mover: { fileHash: e.DIM_FILE_HASH },
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,

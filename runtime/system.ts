@@ -123,6 +123,7 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
           db: shared.store.db,
           storage,
           events: shared.events.sink,
+          tuning: { fileHash: config.mover.fileHash },
         },
         log,
       });

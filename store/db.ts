@@ -10,6 +10,7 @@ import * as m005keys from './migrations/005-location-keys';
 import * as m006actors from './migrations/006-migration-actors';
 import * as m007idempotency from './migrations/007-idempotency-scope';
 import * as m008retention from './migrations/008-retention';
+import * as m012hash from './migrations/012-manifest-hash-algorithm';
 import type { Database } from './schema';
 
 /**
@@ -35,6 +36,7 @@ const migrations: Record<string, Migration> = {
   '006-migration-actors': m006actors,
   '007-idempotency-scope': m007idempotency,
   '008-retention': m008retention,
+  '012-manifest-hash-algorithm': m012hash,
 };
 
 class InCodeMigrations implements MigrationProvider {
