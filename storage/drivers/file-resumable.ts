@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { promises as fsp, type Dirent } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -16,7 +17,9 @@ import {
 
 /**
  * The file driver's resumable writes. The object grows in a part file beside its final name
- * (a temporary name of the write protocol, `.<name>.dim-tmp-<16 hex>`, which list() hides).
+ * (a temporary name of the write protocol, `.<name>.dim-tmp-<16 hex>`, which list() hides;
+ * the hex digits derive from the final path, so that every attempt uses the same part and
+ * none leaves a stray one behind; a write without a token starts it afresh).
  * At each checkpoint the part is synced (when the driver fsyncs) and the token
  * `<16 hex>:<offset>` reported. A later call with that token reads the source from its
  * start again and compares it with the part, chunk by chunk: the bytes that match are kept
@@ -44,18 +47,14 @@ export async function writePartFile(
   const { final, uri } = o;
   await fsp.mkdir(path.dirname(final), { recursive: true });
   // Where an earlier write got to: the token's part, up to its checkpoint, if it is there.
-  let part = tmpPath(final);
+  const id = createHash('sha256').update(final).digest('hex').slice(0, 16);
+  const part = tmpPath(final, id);
   let keep = 0;
   const m = w.resumeToken ? TOKEN.exec(w.resumeToken) : null;
-  if (m) {
-    const candidate = tmpPath(final, m[1]);
-    const st = await fsp.lstat(candidate).catch(() => undefined);
-    if (st?.isFile()) {
-      part = candidate;
-      keep = Math.min(Number(m[2]), Number(st.size), w.size);
-    }
+  if (m && m[1] === id) {
+    const st = await fsp.lstat(part).catch(() => undefined);
+    if (st?.isFile()) keep = Math.min(Number(m[2]), Number(st.size), w.size);
   }
-  const id = path.basename(part).slice(-16);
   const handle = await fsp.open(part, keep > 0 ? 'r+' : 'w', 0o666);
   let closed = false;
   const checkpointMs = w.checkpointMs ?? 1000;
