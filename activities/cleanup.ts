@@ -1,18 +1,16 @@
-import { promises as fsp } from 'node:fs';
 import type { DeleteOutcome } from '../storage/driver';
 import { parseIdentity } from '../storage/identity';
-import { parseStorageUri, resolveFileUri } from '../storage/uri';
 import { deleteManifest, getJob, isSwitched, loadManifest, markSourceRetired } from '../store/jobs';
 import { discardUnfinishedWrites, pool } from './copy';
 import { MoverErrors } from './failures';
-import { partPaths, sweepFileDestination } from './file-parts';
 import type { MoverEnv } from './mover-env';
 import type { CleanupInput, CleanupResult, RetireInput, RetireResult } from './types';
 
 /**
  * Undo (cancel, or a permanent failure before the switch): deletes every destination
- * object in this job's manifest — never anything else — with the part files of unfinished
- * writes, then the manifest. Refuses once the job has switched the dataset there.
+ * object in this job's manifest — never anything else — with what unfinished writes of
+ * them left (the driver's discardUnfinishedWrites), the root's place if it is left empty
+ * (removeRootIfEmpty), then the manifest. Refuses once the job has switched the dataset there.
  */
 export async function cleanupDestination(
   env: MoverEnv,
@@ -23,19 +21,14 @@ export async function cleanupDestination(
   if (await isSwitched(env.db, input.jobId)) throw MoverErrors.alreadySwitched(input.jobId);
   const dst = env.storage.driverFor(input.destUri);
   const rows = [...(await loadManifest(env.db, input.jobId)).values()];
-  const isFile = parseStorageUri(input.destUri).scheme === 'file' && env.fileRoots !== undefined;
   let deleted = 0;
   await pool(rows, Math.max(1, env.tuning?.concurrency ?? 16), signal, async (row) => {
-    if (isFile) {
-      const { part } = await partPaths(env.fileRoots!, input.destUri, row.key, input.jobId);
-      await fsp.unlink(part).catch(() => undefined);
-    }
     await dst.delete(input.destUri, row.key);
     deleted++;
     if (deleted % 100 === 0) progress(deleted);
   });
-  if (isFile) await sweepFileDestination(env.fileRoots!, input.destUri, { removeEmptyRoot: true });
   await discardUnfinishedWrites(env, input.destUri, rows);
+  if (dst.removeRootIfEmpty) await dst.removeRootIfEmpty(input.destUri);
   await deleteManifest(env.db, input.jobId);
   progress(deleted);
   return { deleted };
@@ -69,8 +62,10 @@ export async function retireSource(
   const rows = [...(await loadManifest(env.db, input.jobId)).values()];
   const uri = job.source_uri;
 
-  if (parseStorageUri(uri).scheme === 'file' && env.fileRoots && job.source_real_path) {
-    const now = (await resolveFileUri(uri, env.fileRoots)).path;
+  // As the source's driver resolves a root that is a place of its own (file://), now.
+  const src = env.storage.driverFor(uri);
+  if (src.resolveRoot && job.source_real_path) {
+    const now = (await src.resolveRoot(uri)).path;
     if (now !== job.source_real_path) {
       const root_moved = `retire deleted nothing: the source ${uri} now resolves to ${now}, not to ${job.source_real_path} as when it was copied`;
       env.log.warn('source root re-pointed since the copy: nothing deleted', {
@@ -90,7 +85,6 @@ export async function retireSource(
 
   // As the policy said when the job was planned (the job row records it).
   const allowShared = job.retire_linked_files === 1;
-  const src = env.storage.driverFor(uri);
   let deleted = 0;
   const skipped: string[] = [];
   await pool(rows, Math.max(1, env.tuning?.concurrency ?? 16), signal, async (row) => {

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { promises as fsp } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
-import type { ObjectInfo, StorageDriver } from '../storage/driver';
-import { objectUri, parseStorageUri, resolveFileUri } from '../storage/uri';
+import type { BulkAccess, ObjectInfo, StorageDriver } from '../storage/driver';
+import { keysOverlap, lexicalLocationKey } from '../storage/location-key';
+import { objectUri } from '../storage/uri';
 import { getDataset } from '../store/datasets';
 import { identityText, parseIdentity, sameObject } from '../storage/identity';
 import {
@@ -15,21 +14,21 @@ import {
   type ManifestRow,
 } from '../store/jobs';
 import { MoverErrors } from './failures';
-import { partPaths, resumableFileCopy } from './file-parts';
-import { HashingStream } from './hashing';
-import { LocalTree, syncFileSystem } from './local-files';
+import { chooseHash, createDigest, HashingStream, type HashAlgorithm } from './hashing';
 import type { MoverEnv } from './mover-env';
 import { Throttle } from './throttle';
 import type { CopyCheckpoint, CopyInput, CopyResult, PartCursor } from './types';
 
 /**
- * The copy step: every source object streamed through SHA-256 into the destination, a
- * manifest row per object (migration_objects), progress reported as it goes.
+ * The copy step: every source object streamed through a hash into the destination (SHA-256,
+ * or BLAKE3 where neither end reports server checksums: see hashing.ts), a manifest row per
+ * object (migration_objects) with its hash and algorithm, progress reported as it goes.
  *
  * Safe to run twice, and cheap the second time: objects whose manifest row says copied,
- * with a hash, and whose destination size matches, are skipped; a large object resumes
- * from its last verified chunk (file:// destinations, see file-parts.ts) or keeps the parts
- * an earlier attempt stored (drivers with writeResumable: S3 multipart uploads).
+ * with a hash, and whose destination size matches, are skipped; a large object keeps what
+ * an earlier attempt stored where the destination's driver writes resumably (S3 multipart
+ * parts, file:// part files). Everything scheme-specific is the drivers' (their optional
+ * capabilities, storage/driver.ts): this file asks for capabilities, never for a scheme.
  */
 export interface CopyControl {
   signal: AbortSignal;
@@ -43,15 +42,7 @@ export interface CopyControl {
 
 /** Same location, or one inside the other: a copy would read what it writes. */
 export function overlaps(a: string, b: string): boolean {
-  const norm = (u: string) => {
-    const loc = parseStorageUri(u);
-    return loc.scheme === 'file'
-      ? `file://${loc.path}`
-      : `${loc.scheme}://${loc.bucket}/${loc.prefix}`;
-  };
-  const x = norm(a).replace(/\/+$/, '');
-  const y = norm(b).replace(/\/+$/, '');
-  return x === y || x.startsWith(`${y}/`) || y.startsWith(`${x}/`);
+  return keysOverlap(lexicalLocationKey(a), lexicalLocationKey(b));
 }
 
 /**
@@ -141,20 +132,17 @@ export async function copyDataset(
   const src = env.storage.driverFor(sourceUri);
   const dst = env.storage.driverFor(destUri);
 
-  // 1. What there is to copy. A file:// root may be reached through symlinks: record where
-  // it resolves now, so that retire can refuse a root re-pointed since (invariant 3).
-  const srcLoc = parseStorageUri(sourceUri);
-  if (srcLoc.scheme === 'file' && env.fileRoots) {
-    const real = await resolveFileUri(sourceUri, env.fileRoots);
-    await setSourceRealPath(env.db, jobId, real.path);
+  // 1. What there is to copy. A root that is a place of its own (file://) may be reached
+  // through symlinks: record where it resolves now, so that retire can refuse a root
+  // re-pointed since (invariant 3).
+  if (src.resolveRoot) {
+    await setSourceRealPath(env.db, jobId, (await src.resolveRoot(sourceUri)).path);
   }
   const objects = await collect(src.list(sourceUri));
   if (objects.length === 0) {
-    await checkEmptySource(env, input);
+    await checkEmptySource(env, src, input);
     // An empty dataset still gets its (empty) place, so that it can be listed after the switch.
-    if (parseStorageUri(destUri).scheme === 'file' && env.fileRoots) {
-      await fsp.mkdir((await resolveFileUri(destUri, env.fileRoots)).path, { recursive: true });
-    }
+    if (dst.createRoot) await dst.createRoot(destUri);
   }
   const bytesTotal = objects.reduce((s, o) => s + o.size, 0);
   let manifest = await loadManifest(env.db, jobId);
@@ -185,12 +173,14 @@ export async function copyDataset(
   const listed = new Set(objects.map((o) => o.key));
   const gone = [...manifest.keys()].filter((k) => !listed.has(k));
   if (gone.length > 0) {
-    const isFile = parseStorageUri(destUri).scheme === 'file' && env.fileRoots !== undefined;
+    // What an unfinished write of theirs left goes first (no write of this job is running).
+    if (dst.discardUnfinishedWrites) {
+      await dst.discardUnfinishedWrites(
+        destUri,
+        gone.map((key) => ({ key, size: manifest.get(key)!.size })),
+      );
+    }
     await pool(gone, Math.max(1, t.concurrency ?? 8), ctl.signal, async (key) => {
-      if (isFile) {
-        const { part } = await partPaths(env.fileRoots!, destUri, key, jobId);
-        await fsp.unlink(part).catch(() => undefined);
-      }
       await dst.delete(destUri, key);
       destNow.delete(key);
     });
@@ -251,13 +241,12 @@ export async function copyDataset(
   // 5. Copy the rest: small objects many at a time, large ones resumable where possible.
   const throttle = t.maxBytesPerSecond ? new Throttle(t.maxBytesPerSecond) : undefined;
   const writer = new ManifestWriter(env, jobId);
-  const resumable = parseStorageUri(destUri).scheme === 'file' && env.fileRoots !== undefined;
-  // Both ends plain files: directories resolved once, small objects read and written whole,
-  // larger ones through the positional pipe (resumable), one syncfs at the end.
-  const local = resumable && parseStorageUri(sourceUri).scheme === 'file';
-  const srcTree = local ? new LocalTree(env.fileRoots!, sourceUri) : undefined;
-  const dstTree = local ? new LocalTree(env.fileRoots!, destUri) : undefined;
-  const minResumable = local
+  const algorithm = chooseHash(src, dst, t.fileHash);
+  // Both ends offer a bulk path (file:// to file://): small objects read and written whole,
+  // made durable together at the end; larger ones written resumably, positionally.
+  const bulk =
+    src.bulk && dst.bulk ? { src: src.bulk(sourceUri), dst: dst.bulk(destUri) } : undefined;
+  const minResumable = bulk
     ? Math.min(SMALL_OBJECT, t.resumableMinBytes ?? SMALL_OBJECT)
     : (t.resumableMinBytes ?? 64 * 1024 * 1024);
   const concurrency = Math.max(1, t.concurrency ?? 8);
@@ -278,48 +267,26 @@ export async function copyDataset(
   try {
     await pool(todo, concurrency, ctl.signal, async (o) => {
       let result: { sha256: string; size: number };
-      if (srcTree && dstTree && o.size < minResumable) {
-        result = await copySmall(srcTree, dstTree, o, throttle, ctl.signal);
+      if (bulk && o.size < minResumable) {
+        result = await copySmall(
+          bulk.src,
+          bulk.dst,
+          input.sourceUri,
+          o,
+          algorithm,
+          throttle,
+          ctl.signal,
+        );
         onBytes(result.size);
-      } else if (resumable && o.size >= minResumable) {
-        await bigLanes.acquire();
-        let r: Awaited<ReturnType<typeof resumableFileCopy>>;
-        try {
-          r = await resumableFileCopy({
-            paths: await partPaths(env.fileRoots!, destUri, o.key, jobId),
-            key: o.key,
-            size: o.size,
-            openSource: (start) =>
-              src.read(sourceUri, o.key, start > 0 ? { start } : undefined, { expect: o }),
-            sourceFile: srcTree ? await srcTree.sourcePath(o.key) : undefined,
-            expectSource: o,
-            sourceUri: objectUri(sourceUri, o.key),
-            cursor: cursors.get(o.key),
-            throttle,
-            signal: ctl.signal,
-            fsync: t.fsync ?? true,
-            checkpointMs: t.checkpointMs ?? 1000,
-            onBytes,
-            onCheckpoint: (c) => {
-              inFlight.set(o.key, c);
-              report();
-            },
-          });
-        } finally {
-          bigLanes.release();
-        }
-        if (r.resumed > 0) {
-          cp.bytes_done += r.resumed;
-          cp.bytes_resumed += r.resumed;
-        }
-        inFlight.delete(o.key);
-        result = r;
       } else if (dst.writeResumable && o.size >= minResumable) {
-        // A cloud destination that can resume (S3 multipart): parts survive a killed worker.
+        // A destination that writes resumably (S3 multipart, file:// part files): what is
+        // stored survives a killed worker.
         await bigLanes.acquire();
         try {
           result = await resumableDriverCopy(src, dst, input, o, {
+            algorithm,
             cursor: cursors.get(o.key),
+            checkpointMs: t.checkpointMs ?? 1000,
             throttle,
             signal: ctl.signal,
             onBytes,
@@ -337,7 +304,7 @@ export async function copyDataset(
         }
         inFlight.delete(o.key);
       } else {
-        result = await streamObject(src, dst, input, o, throttle, ctl.signal, onBytes);
+        result = await streamObject(src, dst, input, o, algorithm, throttle, ctl.signal, onBytes);
       }
       await writer.add({
         key: o.key,
@@ -345,6 +312,7 @@ export async function copyDataset(
         sha256: result.sha256,
         state: 'copied',
         source_identity: identityText(o.identity),
+        hash_algorithm: algorithm,
       });
       cp.objects_done++;
       if (env.metrics) env.metrics.objectsCopied++;
@@ -355,8 +323,8 @@ export async function copyDataset(
     await writer.flush();
     report();
   }
-  // Small local objects were written without an fsync each: one syncfs makes them durable.
-  if (dstTree && (t.fsync ?? true) && todo.length > 0) await syncFileSystem(await dstTree.root());
+  // Small objects on the bulk path were written without an fsync each: one flush for all.
+  if (bulk && todo.length > 0) await bulk.dst.flush();
 
   return {
     objects_total: objects.length,
@@ -389,36 +357,42 @@ class Semaphore {
 }
 
 async function copySmall(
-  src: LocalTree,
-  dst: LocalTree,
+  src: BulkAccess,
+  dst: BulkAccess,
+  sourceUri: string,
   o: ObjectInfo,
+  algorithm: HashAlgorithm,
   throttle: Throttle | undefined,
   signal: AbortSignal,
 ): Promise<{ sha256: string; size: number }> {
   let data: Buffer;
   try {
-    data = await src.readAll(o.key, o.size, o);
+    data = await src.read(o.key, o.size, o);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw MoverErrors.sourceChanged(objectUri(src.rootUri, o.key), 'it was deleted');
+    if ((err as { code?: string }).code === 'not_found') {
+      throw MoverErrors.sourceChanged(objectUri(sourceUri, o.key), 'it was deleted');
     }
     throw err;
   }
   if (data.length !== o.size) {
     throw MoverErrors.sourceChanged(
-      objectUri(src.rootUri, o.key),
-      `it has ${data.length} bytes, the listing said ${o.size}`,
+      objectUri(sourceUri, o.key),
+      data.length > o.size
+        ? `it holds more than the ${o.size} bytes listed`
+        : `it has ${data.length} bytes, the listing said ${o.size}`,
     );
   }
-  const sha256 = createHash('sha256').update(data).digest('hex');
+  const digest = createDigest(algorithm);
+  digest.update(data);
+  const sha256 = digest.hex();
   if (throttle) await throttle.take(data.length, signal);
   if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
-  await dst.writeAll(o.key, data, false);
+  await dst.write(o.key, data);
   return { sha256, size: data.length };
 }
 
 /**
- * One large object through SHA-256 into a destination whose driver writes resumably: the
+ * One large object through the hash into a destination whose driver writes resumably: the
  * checkpoint carries the driver's token, and a later attempt passes it back. Bytes the earlier
  * attempt stored are read again (for the hash and the driver's check) but not sent or paced.
  */
@@ -428,7 +402,9 @@ async function resumableDriverCopy(
   input: CopyInput,
   o: ObjectInfo,
   opts: {
+    algorithm: HashAlgorithm;
     cursor: PartCursor | undefined;
+    checkpointMs: number;
     throttle: Throttle | undefined;
     signal: AbortSignal;
     onBytes: (n: number) => void;
@@ -436,14 +412,21 @@ async function resumableDriverCopy(
     onCheckpoint: (c: PartCursor) => void;
   },
 ): Promise<{ sha256: string; size: number }> {
-  const hash = createHash('sha256');
+  const hash = createDigest(opts.algorithm);
   let seen = 0;
   const uri = objectUri(input.sourceUri, o.key);
   const info = await dst.writeResumable!(input.destUri, o.key, {
     size: o.size,
     storageClass: input.storageClass,
     ...(opts.cursor?.upload ? { resumeToken: opts.cursor.upload } : {}),
+    checkpointMs: opts.checkpointMs,
     signal: opts.signal,
+    // A source that reads positionally (file://) lets a positional writer skip the streams.
+    ...(src.openRandomAccess
+      ? {
+          openSourceAt: () => src.openRandomAccess!(input.sourceUri, o.key, { expect: o }),
+        }
+      : {}),
     openSource: async (start) => {
       try {
         const body = await src.read(
@@ -479,7 +462,7 @@ async function resumableDriverCopy(
       `${seen} bytes were read, the listing said ${o.size}, the destination holds ${info.size}`,
     );
   }
-  return { sha256: hash.digest('hex'), size: o.size };
+  return { sha256: hash.hex(), size: o.size };
 }
 
 /** `body`, failing with source_changed (retryable) unless it yields exactly `expected` bytes. */
@@ -505,12 +488,13 @@ function exactLength(body: Readable, expected: number, uri: string): Readable {
   return body.pipe(check);
 }
 
-/** One object through SHA-256 into the destination (whole, via the driver's atomic write). */
+/** One object through the hash into the destination (whole, via the driver's atomic write). */
 async function streamObject(
   src: StorageDriver,
   dst: StorageDriver,
   input: CopyInput,
   o: ObjectInfo,
+  algorithm: HashAlgorithm,
   throttle: Throttle | undefined,
   signal: AbortSignal,
   onBytes: (n: number) => void,
@@ -533,6 +517,7 @@ async function streamObject(
   }
   let copied = 0;
   const hasher = new HashingStream({
+    algorithm,
     throttle,
     signal,
     onChunk: (n) => {
@@ -594,12 +579,13 @@ export async function discardUnfinishedWrites(
 }
 
 /** An empty listing: an empty dataset, or a source that is not there. */
-async function checkEmptySource(env: MoverEnv, input: CopyInput): Promise<void> {
-  const loc = parseStorageUri(input.sourceUri);
-  if (loc.scheme === 'file' && env.fileRoots) {
-    const { path } = await resolveFileUri(input.sourceUri, env.fileRoots);
-    const st = await fsp.stat(path).catch(() => undefined);
-    if (!st) throw MoverErrors.sourceMissing(input.sourceUri, 'does not exist');
+async function checkEmptySource(
+  env: MoverEnv,
+  src: StorageDriver,
+  input: CopyInput,
+): Promise<void> {
+  if (src.resolveRoot && !(await src.resolveRoot(input.sourceUri)).exists) {
+    throw MoverErrors.sourceMissing(input.sourceUri, 'does not exist');
   }
   const ds = await getDataset(env.db, input.datasetId);
   if (ds && Number(ds.size_bytes) > 0) {

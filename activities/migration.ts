@@ -36,8 +36,6 @@ export interface MigrationDeps {
   db?: Db;
   storage?: { driverFor(uri: string): StorageDriver };
   events?: EventSink;
-  /** config.storage.fileRoots: resumable large-object writes and checks on file://. */
-  fileRoots?: readonly string[];
   tuning?: MoverTuning;
   metrics?: MoverMetrics;
   /**
@@ -89,7 +87,6 @@ export function createMigrationActivities(deps: MigrationDeps) {
   const env = (): MoverEnv => ({
     db: required(deps.db, 'a database'),
     storage: required(deps.storage, 'storage drivers'),
-    fileRoots: deps.fileRoots,
     log: deps.log,
     tuning: deps.tuning,
     metrics: deps.metrics,

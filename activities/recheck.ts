@@ -1,4 +1,3 @@
-import { resolveFileUri, parseStorageUri } from '../storage/uri';
 import { getJob, loadManifest } from '../store/jobs';
 import { collect, sameAsRecorded } from './copy';
 import { MoverErrors } from './failures';
@@ -22,12 +21,12 @@ export async function recheckSource(
   const job = await getJob(env.db, input.jobId);
   if (!job) throw MoverErrors.jobMissing(input.jobId);
   const differ: string[] = [];
-  if (parseStorageUri(job.source_uri).scheme === 'file' && env.fileRoots && job.source_real_path) {
-    const now = (await resolveFileUri(job.source_uri, env.fileRoots)).path;
+  const src = env.storage.driverFor(job.source_uri);
+  if (src.resolveRoot && job.source_real_path) {
+    const now = (await src.resolveRoot(job.source_uri)).path;
     if (now !== job.source_real_path) differ.push(`(the root now resolves to ${now})`);
   }
   const manifest = await loadManifest(env.db, input.jobId);
-  const src = env.storage.driverFor(job.source_uri);
   let n = 0;
   const objects = await collect(
     (async function* () {

@@ -11,13 +11,17 @@ export interface CopyInput {
   storageClass: string;
 }
 
-/** Where a large object's resumable write got to: bytes durable in its part file, and their SHA-256. */
+/** Where a large object's resumable write got to: bytes stored durably, and the driver's token. */
 export interface PartCursor {
   key: string;
   offset: number;
-  /** SHA-256 of the first `offset` bytes (file:// part files); '' for a driver's resumable write. */
+  /**
+   * Always '' since the drivers own resumable writes (they check what they kept against the
+   * source on resume); kept so that heartbeat details keep their shape. A cursor of an older
+   * worker (a SHA-256 here, no token) makes the object start over.
+   */
   sha256: string;
-  /** The resume token of a driver's resumable write (S3: the multipart UploadId). */
+  /** The resume token of the driver's resumable write (S3: the multipart UploadId; file: part and offset). */
   upload?: string;
 }
 

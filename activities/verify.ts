@@ -1,25 +1,24 @@
-import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { promises as fsp } from 'node:fs';
 import type { ObjectInfo } from '../storage/driver';
-import { objectUri, parseStorageUri, resolveFileUri } from '../storage/uri';
+import { pipeHash, ShortReadError } from '../storage/pipe';
+import { objectUri } from '../storage/uri';
 import { loadManifest, type ManifestRow } from '../store/jobs';
 import { discardUnfinishedWrites, ManifestWriter, pool } from './copy';
 import { MoverErrors } from './failures';
-import { readerOf, sweepFileDestination } from './file-parts';
-import { pipeHash, ShortReadError } from './pipe';
-import { hashStream } from './hashing';
-import { LocalTree } from './local-files';
+import { createDigest, hashLabel, hashStream, type HashAlgorithm } from './hashing';
 import type { MoverEnv } from './mover-env';
 import type { VerifyInput, VerifyResult } from './types';
 
 /**
  * The verify step: the destination holds exactly the manifest's objects, each with the
- * manifest's size and SHA-256 — re-read and hashed, or compared with a server checksum
- * when that is a full-object SHA-256. Rows that match become `verified`; a retry re-checks
+ * manifest's size and hash (in the row's algorithm) — re-read and hashed, or compared with a
+ * server checksum when that is a full-object SHA-256 and the row's hash is one too. Rows that match become `verified`; a retry re-checks
  * only the others. Any difference fails the job before the switch (invariant 1).
  */
-/** On file:// destinations, smaller objects are read whole, larger ones through the positional pipe. */
+/**
+ * Where the destination offers a bulk path, smaller objects are read whole; where it reads
+ * positionally, larger ones go through the positional pipe; otherwise a stream.
+ */
 const LOCAL_MIN_BYTES = 1024 * 1024;
 
 export interface VerifyControl {
@@ -78,50 +77,52 @@ export async function verifyDataset(
   ctl.progress(p);
 
   const writer = new ManifestWriter(env, jobId);
-  const localDest = parseStorageUri(destUri).scheme === 'file' && env.fileRoots !== undefined;
-  const tree = localDest ? new LocalTree(env.fileRoots!, destUri) : undefined;
+  const bulk = dst.bulk?.(destUri);
   setMaxListeners(64, ctl.signal);
   let reread = 0;
   let lastReport = 0;
   try {
     await pool(todo, Math.max(1, env.tuning?.concurrency ?? 16), ctl.signal, async (row) => {
       const info = listing.get(row.key)!;
+      // Each row with the algorithm the copy used (rows from before migration 012: SHA-256).
+      const algorithm: HashAlgorithm = row.hash_algorithm === 'blake3' ? 'blake3' : 'sha256';
       let sha: string;
-      if (info.checksum?.algorithm === 'sha256') {
+      if (algorithm === 'sha256' && info.checksum?.algorithm === 'sha256') {
         sha = info.checksum.value.toLowerCase();
         p.bytes_done += row.size;
-      } else if (tree && row.size < LOCAL_MIN_BYTES) {
-        const h = await tree.hashAll(row.key, row.size);
-        if (h.size !== row.size || h.longer) {
+      } else if (bulk && row.size < LOCAL_MIN_BYTES) {
+        const data = await bulk.read(row.key, row.size);
+        if (data.length !== row.size) {
           problems.push(
-            `${JSON.stringify(row.key)} reads ${h.longer ? 'more than' : h.size} bytes, the manifest says ${row.size}`,
+            `${JSON.stringify(row.key)} reads ${data.length > row.size ? 'more than' : data.length} bytes, the manifest says ${row.size}`,
           );
           return;
         }
-        sha = h.sha256;
+        const digest = createDigest(algorithm);
+        digest.update(data);
+        sha = digest.hex();
         p.bytes_done += row.size;
         env.metrics?.addBytesVerified(row.size);
         reread++;
-      } else if (localDest) {
-        // A plain file: positional reads over reused buffers (see pipe.ts).
-        const { path: file } = await resolveFileUri(objectUri(destUri, row.key), env.fileRoots!);
-        const hash = createHash('sha256');
-        const handle = await fsp.open(file, 'r');
+      } else if (dst.openRandomAccess) {
+        // Positional reads over reused buffers (see storage/pipe.ts).
+        const hash = createDigest(algorithm);
+        const obj = await dst.openRandomAccess(destUri, row.key);
         try {
           await pipeHash({
-            read: readerOf(handle),
+            read: (buf, len, pos) => obj.readAt(buf, len, pos),
             from: 0,
             to: row.size,
-            hash,
             signal: ctl.signal,
-            onBytes: (n) => {
-              p.bytes_done += n;
-              env.metrics?.addBytesVerified(n);
+            observe: (b) => {
+              hash.update(b);
+              p.bytes_done += b.length;
+              env.metrics?.addBytesVerified(b.length);
             },
           });
           // Nothing may follow the manifest's last byte.
-          const extra = await handle.read(Buffer.alloc(1), 0, 1, row.size);
-          if (extra.bytesRead > 0) {
+          const extra = await obj.readAt(Buffer.alloc(1), 1, row.size);
+          if (extra > 0) {
             problems.push(
               `${JSON.stringify(row.key)} is longer than the manifest's ${row.size} bytes`,
             );
@@ -136,9 +137,9 @@ export async function verifyDataset(
           }
           throw err;
         } finally {
-          await handle.close();
+          await obj.close();
         }
-        sha = hash.digest('hex');
+        sha = hash.hex();
         reread++;
       } else {
         const stream = await dst.read(
@@ -149,22 +150,26 @@ export async function verifyDataset(
         const abort = () => stream.destroy(new Error('aborted'));
         ctl.signal.addEventListener('abort', abort, { once: true });
         try {
-          const h = await hashStream(stream as AsyncIterable<Buffer>, (n) => {
-            p.bytes_done += n;
-            env.metrics?.addBytesVerified(n);
-            const now = Date.now();
-            if (now - lastReport >= 200) {
-              lastReport = now;
-              ctl.progress(p);
-            }
-          });
+          const h = await hashStream(
+            stream as AsyncIterable<Buffer>,
+            (n) => {
+              p.bytes_done += n;
+              env.metrics?.addBytesVerified(n);
+              const now = Date.now();
+              if (now - lastReport >= 200) {
+                lastReport = now;
+                ctl.progress(p);
+              }
+            },
+            algorithm,
+          );
           if (h.size !== row.size) {
             problems.push(
               `${JSON.stringify(row.key)} reads ${h.size} bytes, the manifest says ${row.size}`,
             );
             return;
           }
-          sha = h.sha256;
+          sha = h.hex;
           reread++;
         } finally {
           ctl.signal.removeEventListener('abort', abort);
@@ -172,7 +177,7 @@ export async function verifyDataset(
       }
       if (sha !== row.sha256) {
         problems.push(
-          `${objectUri(destUri, row.key)}: SHA-256 ${sha} differs from the copied ${row.sha256}`,
+          `${objectUri(destUri, row.key)}: ${hashLabel(algorithm)} ${sha} differs from the copied ${row.sha256}`,
         );
         return;
       }
@@ -187,9 +192,6 @@ export async function verifyDataset(
   if (problems.length > 0) throw MoverErrors.verifyMismatch(destUri, problems);
 
   // Leftovers of interrupted writes (hidden from listings) go before the dataset switches here.
-  if (parseStorageUri(destUri).scheme === 'file' && env.fileRoots) {
-    await sweepFileDestination(env.fileRoots, destUri, { removeEmptyRoot: false });
-  }
   await discardUnfinishedWrites(env, destUri, rows);
   return { objects: rows.length, bytes: p.bytes_total, reread };
 }

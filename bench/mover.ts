@@ -134,6 +134,8 @@ export interface ChildSpec {
   concurrency?: number;
   /** Reach MinIO and fake-gcs-server (test/support/cloud.ts). */
   cloud?: boolean;
+  /** tuning.fileHash (DIM_FILE_HASH); unset = the worker's default (blake3). */
+  fileHash?: 'blake3' | 'sha256';
 }
 
 export interface ChildResult {
@@ -216,9 +218,11 @@ async function child(spec: ChildSpec): Promise<void> {
     const env: MoverEnv = {
       db: store.db,
       storage,
-      fileRoots: roots,
       log: silentLogger,
-      tuning: { fsync, ...(spec.concurrency ? { concurrency: spec.concurrency } : {}) },
+      tuning: {
+        ...(spec.concurrency ? { concurrency: spec.concurrency } : {}),
+        ...(spec.fileHash ? { fileHash: spec.fileHash } : {}),
+      },
     };
     const signal = new AbortController().signal;
     let t0 = performance.now();
@@ -291,9 +295,10 @@ function ensureRclone(): boolean {
 
 const MOVER = 'dim mover, as the worker runs it (fsync on)';
 const MOVER_NOSYNC = 'dim mover, fsync off';
+const MOVER_SHA = 'dim mover, fsync on, DIM_FILE_HASH=sha256';
 const CP = 'cp + openssl dgst -sha256 (both sides)';
 const RCLONE = 'rclone copy --checksum';
-const ORDER = [MOVER, MOVER_NOSYNC, CP, RCLONE];
+const ORDER = [MOVER, MOVER_NOSYNC, MOVER_SHA, CP, RCLONE];
 
 export interface Row {
   case: string;
@@ -342,6 +347,10 @@ function fileCase(
     () => {
       const m = runMover({ src, dst, fsync: true, dir: a.dir });
       add(MOVER, (m.copy_ms + m.verify_ms) / 1000, m.max_rss_mb);
+    },
+    () => {
+      const m = runMover({ src, dst, fsync: true, dir: a.dir, fileHash: 'sha256' });
+      add(MOVER_SHA, (m.copy_ms + m.verify_ms) / 1000, m.max_rss_mb);
     },
     () => {
       const cp = timed(`cp -r '${src}' '${dst}' && ${hashBoth}`);

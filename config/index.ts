@@ -62,6 +62,7 @@ export const EnvSchema = z
       .int('must be a whole number of bytes per second')
       .positive('must be a positive number of bytes per second')
       .optional(),
+    DIM_FILE_HASH: z.enum(['blake3', 'sha256']).default('blake3'),
     DIM_LOG_LEVEL: logLevel.default('info'),
     TEMPORAL_ADDRESS: hostPort.optional(),
     TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
@@ -175,6 +176,8 @@ export interface Config {
   worker: { port: number; taskQueue: string; maxBytesPerSecond?: number };
   /** `dim bridge` without the API in the process serves /health and /metrics here. */
   bridge: { port: number };
+  /** The mover's hash where neither end reports server checksums (file:// to file://). */
+  mover: { fileHash: 'blake3' | 'sha256' };
   temporal: {
     /** Set when dim talks to an existing Temporal (TEMPORAL_ADDRESS); else dim starts a dev server. */
     address: string | undefined;
@@ -315,6 +318,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       taskQueue: e.DIM_TASK_QUEUE,
       maxBytesPerSecond: e.DIM_COPY_MAX_BYTES_PER_S,
     },
+    mover: { fileHash: e.DIM_FILE_HASH },
     temporal: {
       address: e.TEMPORAL_ADDRESS,
       namespace: e.TEMPORAL_NAMESPACE,

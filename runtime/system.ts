@@ -150,14 +150,16 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
           db: shared.store.db,
           storage,
           events: shared.events.sink,
-          fileRoots: config.storage.fileRoots,
           sweep: new SweepService({
             db: shared.store.db,
             events: shared.events.sink,
             log: log.child({ part: 'sweep' }),
             migrations: new MigrationService({ db: shared.store.db, datasetLocation, temporal }),
           }),
-          tuning: { maxBytesPerSecond: config.worker.maxBytesPerSecond },
+          tuning: {
+            maxBytesPerSecond: config.worker.maxBytesPerSecond,
+            fileHash: config.mover.fileHash,
+          },
         },
         log,
         registry,

@@ -84,6 +84,14 @@ export interface ResumableWrite {
   /** Opens the source at byte `start`, to its end. */
   openSource(start: number): Promise<Readable>;
   /**
+   * The source as positional reads, when its driver offers them (openRandomAccess): a driver
+   * that writes positionally (file://) reads through it instead of openSource, and calls
+   * check() after its last read, before the object appears.
+   */
+  openSourceAt?(): Promise<RandomAccessObject>;
+  /** How often to record a checkpoint, in ms, where the driver decides (file://: 1000). */
+  checkpointMs?: number;
+  /**
    * Sees every byte of the object, in order, once per call, before it is stored (the caller
    * hashes and paces here): `resumed` marks bytes an earlier write had stored already, which
    * were read again only to check them against what the server holds.
@@ -94,9 +102,55 @@ export interface ResumableWrite {
   signal: AbortSignal;
 }
 
+/** An object opened for positional reads (see StorageDriver.openRandomAccess). */
+export interface RandomAccessObject {
+  /** The object's size when it was opened. */
+  readonly size: number;
+  /** Reads up to `length` bytes at `position` into `buf`; fewer only at the object's end. */
+  readAt(buf: Buffer, length: number, position: number): Promise<number>;
+  /** With `expect`: fails with source_changed unless the object is still the expected one. */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Whole small objects read and written without the per-call cost of the driver's general
+ * path (file://: directories resolved once, plain descriptors, one syncfs at the end).
+ */
+export interface BulkAccess {
+  /**
+   * Reads a whole object: at most `size + 1` bytes (more than `size` means it is longer).
+   * With `expect`, that very object (before and after the read), else source_changed;
+   * a missing object fails with not_found.
+   */
+  read(key: string, size: number, expect?: ExpectedObject): Promise<Buffer>;
+  /**
+   * Writes a whole object IN PLACE (no temporary name): only for a migration's own
+   * destination, where every key is in the manifest before it is written, nobody reads it
+   * before the verify, and a torn object is rewritten by the next attempt. Durable only
+   * after flush().
+   */
+  write(key: string, data: Buffer): Promise<void>;
+  /** Makes every write() so far durable (file://: one syncfs, when the driver fsyncs). */
+  flush(): Promise<void>;
+}
+
+/** Where a dataset root resolves now (file://: its real path, links resolved). */
+export interface ResolvedRoot {
+  path: string;
+  exists: boolean;
+}
+
+export type ChecksumAlgorithm = NonNullable<ObjectInfo['checksum']>['algorithm'];
+
 export interface StorageDriver {
   /** The URI scheme this driver serves: 'file', 's3', 'gs'. */
   readonly scheme: string;
+  /**
+   * The full-object checksums list() and stat() may report for a stored object (empty:
+   * none; the content must be read again to be checked).
+   */
+  readonly checksums: readonly ChecksumAlgorithm[];
   /** Every object under the dataset root, in key order; paginates internally. */
   list(rootUri: string): AsyncIterable<ObjectInfo>;
   /** One object, or undefined if it does not exist. */
@@ -137,13 +191,15 @@ export interface StorageDriver {
    * Optional: writes a large object in parts that outlive the writer (S3 multipart upload),
    * reporting checkpoints; given the token of an interrupted write, keeps the parts whose
    * content still matches the source (compared by checksum, the source read again) and
-   * uploads the rest. Like write(), the object appears only complete.
+   * uploads the rest (file://: a part file beside the final name, its bytes compared with
+   * the source's). Like write(), the object appears only complete.
    */
   writeResumable?(rootUri: string, key: string, w: ResumableWrite): Promise<ObjectInfo>;
   /**
    * Optional: removes what interrupted writes of these objects may have left on the server,
    * invisible to list() but kept (and billed): S3's unfinished multipart uploads, after a
-   * worker was killed mid-upload. Never touches a complete object. Call it only when no write
+   * worker was killed mid-upload; file://: part and temporary files, then the directories
+   * they leave empty below the root. Never touches a complete object. Call it only when no write
    * of these keys is still running (it would make that write fail). Resolves the number of
    * leftovers removed.
    */
@@ -151,6 +207,19 @@ export interface StorageDriver {
     rootUri: string,
     objects: readonly { key: string; size: number }[],
   ): Promise<number>;
+  /** Optional: opens an object for positional reads (conditional with `expect`, as read()). */
+  openRandomAccess?(rootUri: string, key: string, opts?: ReadOptions): Promise<RandomAccessObject>;
+  /** Optional: a bulk path for many small objects under one dataset root. */
+  bulk?(rootUri: string): BulkAccess;
+  /**
+   * Optional: dataset roots are places of their own (file://: directories, reached through
+   * links): where the root resolves now, so that a root re-pointed since a copy is noticed.
+   */
+  resolveRoot?(rootUri: string): Promise<ResolvedRoot>;
+  /** Optional (with resolveRoot): creates an empty dataset's place. */
+  createRoot?(rootUri: string): Promise<void>;
+  /** Optional (with resolveRoot): removes the dataset's place if nothing is left in it. */
+  removeRootIfEmpty?(rootUri: string): Promise<void>;
   /** Optional: releases connections; the driver is not used afterwards. */
   close?(): Promise<void>;
 }

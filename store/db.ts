@@ -12,6 +12,7 @@ import * as m007idempotency from './migrations/007-idempotency-scope';
 import * as m008retention from './migrations/008-retention';
 import * as m009models from './migrations/009-models';
 import * as m010sweep from './migrations/010-sweep';
+import * as m012hash from './migrations/012-manifest-hash-algorithm';
 import type { Database } from './schema';
 
 /**
@@ -39,6 +40,7 @@ const migrations: Record<string, Migration> = {
   '008-retention': m008retention,
   '009-models': m009models,
   '010-sweep': m010sweep,
+  '012-manifest-hash-algorithm': m012hash,
 };
 
 class InCodeMigrations implements MigrationProvider {

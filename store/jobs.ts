@@ -167,12 +167,14 @@ export interface ManifestRow {
   state: ObjectState;
   /** The source object's identity as the copy listed it (JSON, storage/identity.ts). */
   source_identity?: string | null;
+  /** The algorithm of `sha256` (the content hash): 'sha256' or 'blake3'; null or absent: sha256. */
+  hash_algorithm?: string | null;
 }
 
 export async function loadManifest(db: Db, jobId: string): Promise<Map<string, ManifestRow>> {
   const rows = await db
     .selectFrom('migration_objects')
-    .select(['key', 'size', 'sha256', 'state', 'source_identity'])
+    .select(['key', 'size', 'sha256', 'state', 'source_identity', 'hash_algorithm'])
     .where('job_id', '=', jobId)
     .execute();
   return new Map(
@@ -184,6 +186,7 @@ export async function loadManifest(db: Db, jobId: string): Promise<Map<string, M
         sha256: r.sha256,
         state: r.state as ObjectState,
         source_identity: r.source_identity,
+        hash_algorithm: r.hash_algorithm,
       },
     ]),
   );
@@ -207,6 +210,7 @@ export async function putManifestRows(db: Db, jobId: string, rows: ManifestRow[]
             sha256: r.sha256,
             state: r.state,
             source_identity: r.source_identity ?? null,
+            hash_algorithm: r.hash_algorithm ?? null,
             updated_at: t,
           })),
         )
@@ -216,6 +220,7 @@ export async function putManifestRows(db: Db, jobId: string, rows: ManifestRow[]
             sha256: eb.ref('excluded.sha256'),
             state: eb.ref('excluded.state'),
             source_identity: eb.ref('excluded.source_identity'),
+            hash_algorithm: eb.ref('excluded.hash_algorithm'),
             updated_at: eb.ref('excluded.updated_at'),
           })),
         )

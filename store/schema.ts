@@ -304,6 +304,8 @@ export interface MigrationObjectsTable {
   state: string;
   /** The source object's identity as the copy listed it (JSON, storage/identity.ts). */
   source_identity: Generated<string | null>;
+  /** The algorithm of `sha256` (the content hash): sha256 | blake3; null: sha256 (migration 012). */
+  hash_algorithm: Generated<string | null>;
   updated_at: number;
 }
 

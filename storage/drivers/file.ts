@@ -1,18 +1,21 @@
-import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as fsp, type BigIntStats, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { StorageError, StorageErrors } from '../../errors';
 import type {
+  BulkAccess,
+  ChecksumAlgorithm,
   DeleteOptions,
   DeleteOutcome,
-  ExpectedObject,
   ObjectInfo,
+  RandomAccessObject,
   ReadOptions,
+  ResolvedRoot,
+  ResumableWrite,
   StorageDriver,
   WriteOptions,
 } from '../driver';
-import { describeChange, provableIdentity, sameObject } from '../identity';
+import { sameObject } from '../identity';
 import {
   checkRange,
   isInside,
@@ -22,6 +25,11 @@ import {
   validateKey,
   type ResolvedFile,
 } from '../uri';
+import { FileBulk } from './file-bulk';
+import { checkSame, commitFile, errnoCode, infoOf, readerOf, TMP_RE, tmpPath } from './file-common';
+import { discardTmpFiles, removeEmptyTree, writePartFile } from './file-resumable';
+
+export { checkSame, infoOf } from './file-common';
 
 /**
  * file:// driver. Every call resolves the dataset root (symlinks included) and refuses
@@ -29,7 +37,13 @@ import {
  * followed: list, stat, read, write and delete walk the key with lstat and fail on a
  * symbolic link (symlink_in_dataset). Writes go to
  * a temporary name in the target directory, are fsynced, then renamed over the final name,
- * and the directory is fsynced: a crash leaves the old object or the new, never half a file.
+ * and the directory is fsynced: a crash leaves the old object or the new, never half a file
+ * (file-common.ts, commitFile: the one place that protocol lives).
+ *
+ * Capabilities: resumable writes (part files, file-resumable.ts) and the sweep of their
+ * leftovers, positional reads (openRandomAccess), a bulk path for many small objects
+ * (file-bulk.ts), and dataset roots as places (resolveRoot, createRoot, removeRootIfEmpty).
+ * No server checksums (the content is read again to be checked), no server-side copy.
  */
 export interface FileDriverOptions {
   /** Absolute directories every path must resolve into. */
@@ -38,53 +52,24 @@ export interface FileDriverOptions {
   highWaterMark?: number;
   /** fsync files and directories on write (default true; tests may turn it off for speed). */
   fsync?: boolean;
+  /** A resumable write checkpoints at least once this many bytes were written (default 64 MiB). */
+  checkpointBytes?: number;
 }
 
-/** Temporary files of unfinished writes: `.<name>.dim-tmp-<hex>`. list() never shows them. */
-const TMP_RE = /^\..*\.dim-tmp-[0-9a-f]{16}$/;
 const DEFAULT_HWM = 1024 * 1024;
-
-function errnoCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
 
 /** Byte-wise (UTF-8) comparison, the order S3 and GCS list keys in. */
 function compareUtf8(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-/** An object's info from its (l)stat, with the identity the file system proves. */
-export function infoOf(key: string, st: BigIntStats): ObjectInfo {
-  return {
-    key,
-    size: Number(st.size),
-    mtimeMs: Number(st.mtimeMs),
-    identity: {
-      mtimeNs: st.mtimeNs.toString(),
-      ctimeNs: st.ctimeNs.toString(),
-      dev: st.dev.toString(),
-      ino: st.ino.toString(),
-      nlink: Number(st.nlink),
-    },
-  };
-}
-
-/** Throws source_changed (retryable) unless `now` is the object `expect` describes. */
-export function checkSame(uri: string, expect: ExpectedObject, now: ObjectInfo): void {
-  // An expectation without identity (not from this driver) can only be checked by size.
-  if (!provableIdentity(expect.identity)) {
-    if (expect.size !== now.size)
-      throw StorageErrors.objectChanged(uri, describeChange(expect, now));
-    return;
-  }
-  if (!sameObject(expect, now)) throw StorageErrors.objectChanged(uri, describeChange(expect, now));
-}
-
 export class FileDriver implements StorageDriver {
   readonly scheme = 'file';
+  readonly checksums: readonly ChecksumAlgorithm[] = [];
   private readonly roots: readonly string[];
   private readonly hwm: number;
   private readonly fsync: boolean;
+  private readonly checkpointBytes: number;
 
   constructor(opts: FileDriverOptions) {
     for (const r of opts.roots) {
@@ -93,6 +78,7 @@ export class FileDriver implements StorageDriver {
     this.roots = opts.roots.map((r) => path.resolve(r));
     this.hwm = opts.highWaterMark ?? DEFAULT_HWM;
     this.fsync = opts.fsync ?? true;
+    this.checkpointBytes = opts.checkpointBytes ?? 64 * 1024 * 1024;
   }
 
   /** The dataset root, resolved inside the roots. */
@@ -340,10 +326,7 @@ export class FileDriver implements StorageDriver {
       throw err;
     }
     const dir = path.dirname(target);
-    const tmp = path.join(
-      dir,
-      `.${path.basename(target)}.dim-tmp-${randomBytes(8).toString('hex')}`,
-    );
+    const tmp = tmpPath(target);
     let handle: fsp.FileHandle | undefined;
     try {
       // mkdir + open may race a delete() that prunes now-empty directories: try twice.
@@ -357,18 +340,16 @@ export class FileDriver implements StorageDriver {
         }
       }
       const written = await writeAll(body, handle, this.hwm);
-      if (this.fsync) await handle.sync();
       const st = await handle.stat();
-      await handle.close();
-      handle = undefined;
       if (st.size !== written) {
         throw StorageErrors.unavailable(
           uri,
           `the file has ${st.size} bytes, ${written} were written`,
         );
       }
-      await fsp.rename(tmp, target);
-      if (this.fsync) await fsyncDir(dir);
+      const h = handle;
+      handle = undefined;
+      await commitFile(h, tmp, target, this.fsync);
       return { key, size: st.size, mtimeMs: st.mtimeMs };
     } catch (err) {
       body.destroy();
@@ -407,6 +388,108 @@ export class FileDriver implements StorageDriver {
     }
     await this.pruneEmptyDirs(path.dirname(file), root);
     return 'deleted';
+  }
+
+  /** The object's final path for a write: no link below the root, inside the roots. */
+  private async writeTarget(rootUri: string, key: string): Promise<string> {
+    await this.entry(rootUri, key);
+    return (await this.objectPath(rootUri, key)).file.path;
+  }
+
+  async writeResumable(rootUri: string, key: string, w: ResumableWrite): Promise<ObjectInfo> {
+    const uri = objectUri(rootUri, key);
+    const final = await this.writeTarget(rootUri, key);
+    try {
+      const { size } = await writePartFile(
+        { final, uri, fsync: this.fsync, checkpointBytes: this.checkpointBytes },
+        w,
+      );
+      return { key, size };
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'ENOTDIR' || code === 'EEXIST') {
+        throw StorageErrors.conflict(uri, 'a file is in the way of the directories this key needs');
+      }
+      throw this.mapError(err, uri);
+    }
+  }
+
+  async discardUnfinishedWrites(
+    rootUri: string,
+    objects: readonly { key: string; size: number }[],
+  ): Promise<number> {
+    const root = await this.root(rootUri);
+    for (const o of objects) validateKey(o.key);
+    return discardTmpFiles(
+      root.path,
+      objects.map((o) => o.key),
+      (dir) => this.pruneEmptyDirs(dir, root),
+    );
+  }
+
+  async openRandomAccess(
+    rootUri: string,
+    key: string,
+    opts?: ReadOptions,
+  ): Promise<RandomAccessObject> {
+    const uri = objectUri(rootUri, key);
+    const { file, st: found } = await this.entry(rootUri, key);
+    if (!found?.isFile()) throw StorageErrors.notFound(uri);
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW);
+    } catch (err) {
+      if (errnoCode(err) === 'ELOOP') throw StorageErrors.symlinkInDataset(uri);
+      throw this.mapError(err, uri);
+    }
+    const expect = opts?.expect;
+    const check = async () => {
+      if (expect) checkSame(uri, expect, infoOf(key, await handle.stat({ bigint: true })));
+    };
+    try {
+      const st = await handle.stat({ bigint: true });
+      if (!st.isFile()) throw StorageErrors.notFound(uri);
+      if (expect) checkSame(uri, expect, infoOf(key, st));
+      return {
+        size: Number(st.size),
+        readAt: readerOf(handle),
+        check,
+        close: () => handle.close(),
+      };
+    } catch (err) {
+      await handle.close().catch(() => undefined);
+      throw this.mapError(err, uri);
+    }
+  }
+
+  bulk(rootUri: string): BulkAccess {
+    return new FileBulk(this.roots, rootUri, this.fsync);
+  }
+
+  async resolveRoot(rootUri: string): Promise<ResolvedRoot> {
+    const { path: p } = await this.root(rootUri);
+    const exists = await fsp.stat(p).then(
+      () => true,
+      () => false,
+    );
+    return { path: p, exists };
+  }
+
+  async createRoot(rootUri: string): Promise<void> {
+    const { path: p } = await this.root(rootUri);
+    try {
+      await fsp.mkdir(p, { recursive: true });
+    } catch (err) {
+      throw this.mapError(err, rootUri);
+    }
+  }
+
+  async removeRootIfEmpty(rootUri: string): Promise<void> {
+    const root = await this.root(rootUri);
+    const st = await fsp.lstat(root.path).catch(() => undefined);
+    // Never a configured root itself, nor anything above one.
+    if (!st?.isDirectory() || isInside(root.root, root.path)) return;
+    await removeEmptyTree(root.path);
   }
 
   /**
@@ -457,16 +540,4 @@ async function writeAll(body: Readable, handle: fsp.FileHandle, batch: number): 
   }
   await flush();
   return total;
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  let h: fsp.FileHandle | undefined;
-  try {
-    h = await fsp.open(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
-    await h.sync();
-  } catch {
-    // Some file systems refuse fsync on directories; the rename itself has happened.
-  } finally {
-    await h?.close().catch(() => undefined);
-  }
 }

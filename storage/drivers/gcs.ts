@@ -5,6 +5,7 @@ import { StorageError, StorageErrors } from '../../errors';
 import { base64ToHex, gcsCrc32cGenerator } from '../checksum';
 import { normalizeGcsStorageClass, type GcsStorageClass } from '../classes';
 import type {
+  ChecksumAlgorithm,
   DeleteOptions,
   DeleteOutcome,
   ObjectInfo,
@@ -155,6 +156,8 @@ function toInfo(key: string, f: File): ObjectInfo {
 
 export class GcsDriver implements StorageDriver {
   readonly scheme = 'gs';
+  /** GCS keeps a CRC32C of every object, composite ones included. */
+  readonly checksums: readonly ChecksumAlgorithm[] = ['crc32c'];
   readonly storage: Storage;
   private readonly resumableThreshold: number;
   private readonly pageSize: number;

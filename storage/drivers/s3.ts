@@ -23,6 +23,7 @@ import { StorageError, StorageErrors } from '../../errors';
 import { AwsCrc32c, Crc32c, Crc32cStream, base64ToHex } from '../checksum';
 import { normalizeS3StorageClass, type S3StorageClass } from '../classes';
 import type {
+  ChecksumAlgorithm,
   DeleteOptions,
   DeleteOutcome,
   ObjectInfo,
@@ -214,6 +215,8 @@ function copySource(bucket: string, key: string): string {
 
 export class S3Driver implements StorageDriver {
   readonly scheme = 's3';
+  /** Full-object checksums (dim writes CRC32C of type FULL_OBJECT; others as uploaded). */
+  readonly checksums: readonly ChecksumAlgorithm[] = ['crc32c', 'sha256', 'crc64nvme'];
   readonly client: S3Client;
   private readonly partSize: number;
   private readonly queueSize: number;

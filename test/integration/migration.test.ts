@@ -447,7 +447,7 @@ test('a destination byte flipped before verify is detected: never switched, clea
     jobId = job.job_id;
     const failed = await waitForStatus(h, job.job_id, 'failed');
     expect(flipped).toBe(true);
-    expect(failed.error).toMatch(/^verify_mismatch: .*b\/c\.bin.*SHA-256/);
+    expect(failed.error).toMatch(/^verify_mismatch: .*b\/c\.bin.*BLAKE3/); // file → file: BLAKE3 (issue 12)
     const ds = (await h.request('GET', `/datasets/${id}`)).body as {
       path_uri: string;
       version: number;

@@ -46,7 +46,6 @@ async function main() {
       db: store.db,
       storage,
       events: new LocalLogSink({ sqlite: store.sqlite, topicPrefix: '', bufferMax: 1_000_000 }),
-      fileRoots: o.fileRoots,
       tuning: o.tuning,
     },
   });

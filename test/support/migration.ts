@@ -156,7 +156,6 @@ export async function startHarness(opts: {
             db: store.db,
             storage,
             events: sink,
-            fileRoots: [root],
             tuning: { fsync: false, ...opts.tuning },
             sweep,
           },

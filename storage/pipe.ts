@@ -1,11 +1,9 @@
-import type { Hash } from 'node:crypto';
-import type { Throttle } from './throttle';
-
 /**
  * Positional copy and hash loops over a small ring of reused buffers: the next chunks
  * are read while the current one is hashed and the previous ones written, and no buffer
  * is allocated per chunk (streams allocate one per read, which costs more in garbage
- * collection than the copy itself at GB/s). Used where both ends are plain files.
+ * collection than the copy itself at GB/s). Used by the file driver's resumable writes and
+ * by anyone reading a driver's RandomAccessObject.
  */
 export const PIPE_CHUNK = 4 * 1024 * 1024;
 export const PIPE_SLOTS = 4;
@@ -18,18 +16,20 @@ export interface PipeOptions {
   /** [from, to) of the source. */
   from: number;
   to: number;
-  hash: Hash;
+  /** Sees every chunk, in order, before it is written (the caller hashes and paces here). */
+  observe: (chunk: Buffer) => void | Promise<void>;
   signal: AbortSignal;
-  onBytes?: (n: number) => void;
-  throttle?: Throttle;
   chunk?: number;
   slots?: number;
 }
 
 export interface CopyPipeOptions extends PipeOptions {
   write: WriteAt;
-  /** Called with the length of the written, hashed prefix at most every `everyMs`. */
-  checkpoint?: { everyMs: number; at: (position: number) => Promise<void> };
+  /**
+   * Called with the length of the written, observed prefix at most every `everyMs`, or once
+   * `everyBytes` more were written.
+   */
+  checkpoint?: { everyMs: number; everyBytes?: number; at: (position: number) => Promise<void> };
 }
 
 /** Thrown when the source holds fewer bytes than expected (it changed while read). */
@@ -73,6 +73,7 @@ async function run(o: CopyPipeOptions | PipeOptions, write: WriteAt | undefined)
   for (let s = 0; s < slots; s++) schedule(s);
   const cp = 'checkpoint' in o ? o.checkpoint : undefined;
   let lastCheckpoint = Date.now();
+  let lastAt = o.from;
   try {
     while (queue.length > 0) {
       if (o.signal.aborted)
@@ -81,20 +82,25 @@ async function run(o: CopyPipeOptions | PipeOptions, write: WriteAt | undefined)
       const n = await job.read;
       if (n !== job.len) throw new ShortReadError(job.at, job.len, n);
       const b = bufs[job.slot]!.subarray(0, n);
-      o.hash.update(b);
-      if (o.throttle) await o.throttle.take(n, o.signal);
+      const seen = o.observe(b);
+      if (seen) await seen;
       if (write) {
         const w = write(b, n, job.at);
         w.catch(() => undefined);
         writing[job.slot] = w;
       }
-      o.onBytes?.(n);
       schedule(job.slot);
       const end = job.at + n;
-      if (cp && end < o.to && Date.now() - lastCheckpoint >= cp.everyMs) {
+      if (
+        cp &&
+        end < o.to &&
+        (Date.now() - lastCheckpoint >= cp.everyMs ||
+          (cp.everyBytes !== undefined && end - lastAt >= cp.everyBytes))
+      ) {
         await Promise.all(writing.filter(isPromise)); // everything up to `end` is written
         await cp.at(end);
         lastCheckpoint = Date.now();
+        lastAt = end;
       }
     }
     await Promise.all(writing.filter(isPromise));
@@ -104,12 +110,12 @@ async function run(o: CopyPipeOptions | PipeOptions, write: WriteAt | undefined)
   }
 }
 
-/** Reads [from, to) through the hash into `write` at the same offsets. */
+/** Reads [from, to) through `observe` into `write` at the same offsets. */
 export function pipeCopy(o: CopyPipeOptions): Promise<void> {
   return run(o, o.write);
 }
 
-/** Reads [from, to) through the hash. */
+/** Reads [from, to) through `observe`. */
 export function pipeHash(o: PipeOptions): Promise<void> {
   return run(o, undefined);
 }

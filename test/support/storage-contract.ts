@@ -2,17 +2,20 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { crc32c } from '@node-rs/crc32';
 import { StorageError } from '../../errors';
+import { capabilitiesOf, type Capability } from '../../storage/capabilities';
 import type { ObjectInfo, StorageDriver } from '../../storage/driver';
 import { provableIdentity, sameObject } from '../../storage/identity';
 
 /**
- * The one contract every StorageDriver meets, run against each real backend by
- * storage-contract.test.ts (file://, MinIO, fake-gcs-server). Each test works in a fresh
- * dataset root from `makeRootUri(label)`.
+ * The one contract every StorageDriver meets, with a case for every capability (a driver
+ * that does not offer one is asserted not to): run for file:// in the unit project, with no
+ * server (storage/drivers/file.contract.test.ts), and against MinIO and fake-gcs-server by
+ * test/integration/storage-contract.test.ts. Each test works in a fresh dataset root from
+ * `makeRootUri(label)`.
  */
 export interface ContractOptions {
-  /** The algorithm of the server checksum write() and stat() report, if the backend keeps one. */
-  checksum?: 'crc32c';
+  /** Exactly the capabilities the driver offers (storage/capabilities.ts). */
+  capabilities: Capability[];
   /** A storage class the backend accepts on write, and how stat() reports it. */
   storageClass?: { write: string; reported: string };
   /** Size of the "large" object (default 20 MiB + 123 bytes: several multipart parts). */
@@ -110,13 +113,21 @@ export function runDriverContract(
   name: string,
   makeDriver: () => StorageDriver | Promise<StorageDriver>,
   makeRootUri: (label: string) => string,
-  opts: ContractOptions = {},
+  opts: ContractOptions,
 ): void {
+  const offers = (c: Capability) => opts.capabilities.includes(c);
+  /** The server checksum write() and stat() report (dim's drivers keep CRC32C where they can). */
+  const checksum = offers('checksums') ? ('crc32c' as const) : undefined;
   describe(`storage driver contract: ${name}`, () => {
     let d: StorageDriver;
 
     beforeAll(async () => {
       d = await makeDriver();
+    });
+
+    it(`offers exactly its capabilities: ${opts.capabilities.join(', ') || 'none'}`, () => {
+      expect(capabilitiesOf(d).sort()).toEqual([...opts.capabilities].sort());
+      expect(d.checksums.length > 0).toBe(offers('checksums'));
     });
 
     it('writes, stats and reads back nested keys; lists them sorted, relative to the root', async () => {
@@ -169,7 +180,7 @@ export function runDriverContract(
       const root = makeRootUri('empty');
       const info = await d.write(root, 'empty', bodyOf(''));
       expect(info.size).toBe(0);
-      if (opts.checksum) expect(info.checksum).toEqual({ algorithm: 'crc32c', value: '00000000' });
+      if (checksum) expect(info.checksum).toEqual({ algorithm: 'crc32c', value: '00000000' });
       expect(await d.stat(root, 'empty')).toMatchObject({ size: 0 });
       expect((await readAll(await d.read(root, 'empty'))).length).toBe(0);
       expect((await readAll(await d.read(root, 'empty', { start: 0 }))).length).toBe(0);
@@ -184,10 +195,13 @@ export function runDriverContract(
       expect(info.size).toBe(size);
       const st = await d.stat(root, 'big.bin');
       expect(st?.size).toBe(size);
-      if (opts.checksum) {
+      if (checksum) {
         const expected = { algorithm: 'crc32c', value: crc32cHex(data) };
         expect(info.checksum).toEqual(expected);
         expect(st?.checksum).toEqual(expected);
+      } else {
+        expect(info.checksum).toBeUndefined();
+        expect(st?.checksum).toBeUndefined();
       }
       expect(sha256(await readAll(await d.read(root, 'big.bin')))).toBe(sha256(data));
       // A range across a part boundary.
@@ -327,17 +341,31 @@ export function runDriverContract(
       });
     }
 
-    if (opts.checksum) {
-      it('reports the server checksum of small objects', async () => {
+    it(
+      checksum
+        ? 'reports the server checksum of small objects (checksums)'
+        : 'reports no server checksum: its objects are read again to be checked (no checksums)',
+      async () => {
         const root = makeRootUri('checksum');
         const data = Buffer.from('checksum me');
         const info = await d.write(root, 'c', bodyOf(data), { size: data.length });
+        const [listed] = await listAll(d, root);
+        if (!checksum) {
+          expect([info.checksum, (await d.stat(root, 'c'))?.checksum, listed?.checksum]).toEqual([
+            undefined,
+            undefined,
+            undefined,
+          ]);
+          return;
+        }
         expect(info.checksum).toEqual({ algorithm: 'crc32c', value: crc32cHex(data) });
         expect((await d.stat(root, 'c'))?.checksum).toEqual(info.checksum);
-      });
-    }
+        expect(d.checksums).toContain('crc32c');
+      },
+    );
 
-    it('copies within the service when it can (copyWithin)', async () => {
+    it(`${offers('copyWithin') ? 'copies' : 'does not copy'} within the service (copyWithin)`, async () => {
+      expect(typeof d.copyWithin).toBe(offers('copyWithin') ? 'function' : 'undefined');
       if (!d.copyWithin) return;
       const root = makeRootUri('copy-src');
       const dst = makeRootUri('copy-dst');
@@ -345,8 +373,7 @@ export function runDriverContract(
       await d.write(root, 'a/b', bodyOf(data));
       const info = await d.copyWithin(root, 'a/b', dst, 'x/y');
       expect(info).toMatchObject({ key: 'x/y', size: 3000 });
-      if (opts.checksum)
-        expect(info?.checksum).toEqual({ algorithm: 'crc32c', value: crc32cHex(data) });
+      if (checksum) expect(info?.checksum).toEqual({ algorithm: 'crc32c', value: crc32cHex(data) });
       expect((await readAll(await d.read(dst, 'x/y'))).equals(data)).toBe(true);
       if (opts.storageClass) {
         // With a storage class: copied into that class, or undefined (caller streams) when
@@ -359,7 +386,11 @@ export function runDriverContract(
       expect((await rejection(d.copyWithin(root, 'nope', dst, 'z'))).code).toBe('not_found');
     });
 
-    it('resumes an interrupted write, keeping only the parts that still match (writeResumable)', async () => {
+    it(`${offers('writeResumable') ? 'resumes' : 'cannot resume'} an interrupted write, keeping only the parts that still match (writeResumable, discardUnfinishedWrites)`, async () => {
+      expect(typeof d.writeResumable).toBe(offers('writeResumable') ? 'function' : 'undefined');
+      expect(typeof d.discardUnfinishedWrites).toBe(
+        offers('discardUnfinishedWrites') ? 'function' : 'undefined',
+      );
       if (!d.writeResumable) return;
       const part = opts.partSize ?? 5 * MiB;
       const root = makeRootUri('resumable');
@@ -391,7 +422,9 @@ export function runDriverContract(
           signal: ac.signal,
         });
         await expect(w).rejects.toThrow('stopped');
-        expect(offset).toBe(2 * part);
+        // A checkpoint at the end of the second part (S3), or of what was read by then (file).
+        expect(offset).toBeGreaterThanOrEqual(2 * part);
+        expect(offset).toBeLessThanOrEqual(2 * part + 100);
         // Nothing new is visible: no object yet, or the previous one unchanged.
         if (previous)
           expect((await readAll(await d.read(root, 'big'))).equals(previous)).toBe(true);
@@ -414,7 +447,7 @@ export function runDriverContract(
         });
         expect(hash.digest('hex')).toBe(sha256(source));
         expect(info).toMatchObject({ key: 'big', size: source.length });
-        if (opts.checksum)
+        if (checksum)
           expect(info.checksum).toEqual({ algorithm: 'crc32c', value: crc32cHex(source) });
         expect((await readAll(await d.read(root, 'big'))).equals(source)).toBe(true);
         return seen;
@@ -439,6 +472,144 @@ export function runDriverContract(
           : { resumed: 2 * part, fresh: data.length - 2 * part },
       );
     }, 60_000);
+
+    it(`${offers('openRandomAccess') ? 'reads' : 'does not read'} positionally (openRandomAccess)`, async () => {
+      expect(typeof d.openRandomAccess).toBe(offers('openRandomAccess') ? 'function' : 'undefined');
+      if (!d.openRandomAccess) return;
+      const root = makeRootUri('positional');
+      const data = randomBytes(3000);
+      await d.write(root, 'r', bodyOf(data));
+      const [listed] = await listAll(d, root);
+      const obj = await d.openRandomAccess(root, 'r', { expect: listed! });
+      try {
+        expect(obj.size).toBe(3000);
+        const buf = Buffer.alloc(1000);
+        expect(await obj.readAt(buf, 1000, 500)).toBe(1000);
+        expect(buf.equals(data.subarray(500, 1500))).toBe(true);
+        expect(await obj.readAt(buf, 1000, 2500)).toBe(500);
+        expect(buf.subarray(0, 500).equals(data.subarray(2500))).toBe(true);
+        expect(await obj.readAt(buf, 1, 3000)).toBe(0);
+        await obj.check();
+      } finally {
+        await obj.close();
+      }
+      await d.write(root, 'r', bodyOf(randomBytes(3000))); // another object, same size
+      const e = await rejection(d.openRandomAccess(root, 'r', { expect: listed! }));
+      expect([e.code, e.retryable]).toEqual(['source_changed', true]);
+      expect((await rejection(d.openRandomAccess(root, 'absent'))).code).toBe('not_found');
+    });
+
+    it(`${offers('bulk') ? 'reads and writes' : 'has no'} many small objects in bulk (bulk)`, async () => {
+      expect(typeof d.bulk).toBe(offers('bulk') ? 'function' : 'undefined');
+      if (!d.bulk) return;
+      const root = makeRootUri('bulk');
+      const b = d.bulk(root);
+      const objects = Array.from({ length: 50 }, (_, i) => ({
+        key: `d${i % 5}/o${i}`,
+        data: randomBytes(100 + i),
+      }));
+      await mapLimit(objects, 8, (o) => b.write(o.key, o.data));
+      await b.write('empty', Buffer.alloc(0));
+      await b.flush();
+      const listed = new Map((await listAll(d, root)).map((o) => [o.key, o]));
+      expect(listed.size).toBe(51);
+      for (const o of objects) {
+        expect(listed.get(o.key)?.size).toBe(o.data.length);
+        expect((await b.read(o.key, o.data.length, listed.get(o.key))).equals(o.data)).toBe(true);
+      }
+      expect((await b.read('empty', 0)).length).toBe(0);
+      // Longer than the caller thinks: one byte more comes back.
+      expect((await b.read('d0/o0', 10)).length).toBe(11);
+      await d.write(root, 'd0/o0', bodyOf(randomBytes(100))); // another object, same size
+      const e = await rejection(b.read('d0/o0', 100, listed.get('d0/o0')));
+      expect([e.code, e.retryable]).toEqual(['source_changed', true]);
+      expect((await rejection(b.read('absent', 1))).code).toBe('not_found');
+      expect((await rejection(b.write('../x', Buffer.from('x')))).code).toBe('invalid_key');
+    });
+
+    it(`${offers('resolveRoot') ? 'has' : 'has no'} dataset roots as places of their own (resolveRoot, createRoot, removeRootIfEmpty)`, async () => {
+      for (const c of ['resolveRoot', 'createRoot', 'removeRootIfEmpty'] as const)
+        expect([c, typeof d[c]]).toEqual([c, offers(c) ? 'function' : 'undefined']);
+      if (!d.resolveRoot || !d.createRoot || !d.removeRootIfEmpty) return;
+      const root = makeRootUri('place');
+      expect((await d.resolveRoot(root)).exists).toBe(false);
+      await d.createRoot(root);
+      const here = await d.resolveRoot(root);
+      expect(here.exists).toBe(true);
+      expect(await d.resolveRoot(`${root}/`)).toEqual(here);
+      expect(await listAll(d, root)).toEqual([]);
+      await d.write(root, 'a/b', bodyOf('kept'));
+      await d.removeRootIfEmpty(root);
+      expect((await readAll(await d.read(root, 'a/b'))).toString()).toBe('kept');
+      await d.createRoot(root); // already there: nothing changes
+      expect((await listAll(d, root)).map((o) => o.key)).toEqual(['a/b']);
+      await d.delete(root, 'a/b');
+      await d.createRoot(root);
+      await d.removeRootIfEmpty(root);
+      expect((await d.resolveRoot(root)).exists).toBe(false);
+    });
+
+    if (
+      opts.capabilities.includes('writeResumable') &&
+      opts.capabilities.includes('openRandomAccess')
+    ) {
+      it('resumes a positional write from a positional source (writeResumable with openSourceAt)', async () => {
+        const part = opts.partSize ?? 5 * MiB;
+        const src = makeRootUri('positional-src');
+        const dst = makeRootUri('positional-dst');
+        const data = randomBytes(3 * part + 1234);
+        await d.write(src, 'big', bodyOf(data, MiB));
+        const [listed] = await listAll(d, src);
+        const write = (
+          token: string | undefined,
+          ac: AbortController,
+          onOffset?: (o: number) => void,
+        ) => {
+          const seen = { resumed: 0, fresh: 0, token: '', offset: 0 };
+          const hash = createHash('sha256');
+          const p = d.writeResumable!(dst, 'big', {
+            size: data.length,
+            ...(token ? { resumeToken: token } : {}),
+            openSource: () => Promise.reject(new Error('positional only')),
+            openSourceAt: () => d.openRandomAccess!(src, 'big', { expect: listed! }),
+            observe: (chunk, resumed) => {
+              hash.update(chunk);
+              seen[resumed ? 'resumed' : 'fresh'] += chunk.length;
+            },
+            onCheckpoint: (t, o) => {
+              seen.token = t;
+              seen.offset = o;
+              onOffset?.(o);
+            },
+            signal: ac.signal,
+          });
+          return { p, seen, hash };
+        };
+        const first = new AbortController();
+        const a = write(undefined, first, (o) => {
+          if (o >= part) first.abort(new Error('stopped'));
+        });
+        await expect(a.p).rejects.toThrow('stopped');
+        expect(a.seen.offset).toBeGreaterThanOrEqual(part);
+        expect(await d.stat(dst, 'big')).toBeUndefined();
+        const b = write(a.seen.token, new AbortController());
+        const info = await b.p;
+        expect(info).toMatchObject({ key: 'big', size: data.length });
+        expect([b.seen.resumed, b.seen.fresh]).toEqual([
+          a.seen.offset,
+          data.length - a.seen.offset,
+        ]);
+        expect(b.hash.digest('hex')).toBe(sha256(data));
+        expect(sha256(await readAll(await d.read(dst, 'big')))).toBe(sha256(data));
+        expect(await d.discardUnfinishedWrites?.(dst, [{ key: 'big', size: data.length }])).toBe(0);
+        // The source replaced since it was listed: the write fails, nothing appears.
+        await d.write(src, 'big', bodyOf(randomBytes(data.length), MiB));
+        await d.delete(dst, 'big');
+        const e = await rejection(write(undefined, new AbortController()).p);
+        expect([e.code, e.retryable]).toEqual(['source_changed', true]);
+        expect(await d.stat(dst, 'big')).toBeUndefined();
+      }, 60_000);
+    }
 
     if (opts.missingBucketUri) {
       const missing = opts.missingBucketUri;

@@ -1,21 +1,20 @@
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
 import fs, { constants as fsConstants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { StorageErrors } from '../errors';
-import type { ExpectedObject } from '../storage/driver';
-import { checkSame, infoOf } from '../storage/drivers/file';
-import { isInside, objectUri, resolveFileUri, resolveRoots, validateKey } from '../storage/uri';
+import { StorageErrors } from '../../errors';
+import type { BulkAccess, ExpectedObject } from '../driver';
+import { isInside, objectUri, resolveFileUri, resolveRoots, validateKey } from '../uri';
+import { checkSame, errnoCode, infoOf } from './file-common';
 
 /**
- * The mover's fast path where both ends are file:// datasets inside the roots. The file
- * driver resolves every path from scratch (realpath of the roots, of the dataset root,
- * of each missing parent): right for one call, but for ten thousand small files it costs
- * more than the copy. Here each dataset root and each directory is resolved once and the
- * result checked against the roots. Links are never followed below the dataset root (as in
- * the file driver): a directory whose real path is not its own path, or an object opened
- * with O_NOFOLLOW that is a link, fails with symlink_in_dataset naming the link.
+ * The file driver's bulk path for many small objects (BulkAccess). The driver's general
+ * calls resolve every path from scratch (realpath of the roots, of the dataset root, of
+ * each missing parent): right for one call, but for ten thousand small files it costs more
+ * than the copy. Here each dataset root and each directory is resolved once and the result
+ * checked against the roots. Links are never followed below the dataset root (as in the
+ * rest of the driver): a directory whose real path is not its own path, or an object
+ * opened with O_NOFOLLOW that is a link, fails with symlink_in_dataset naming the link.
  */
 // Plain file descriptors for the many-small-files path: FileHandle objects cost more to
 // create and close than the reads and writes of a 4 KiB file.
@@ -29,7 +28,6 @@ const fdWrite = (fd: number, buf: Buffer, off: number, len: number, pos: number)
   new Promise<number>((resolve, reject) =>
     fs.write(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))),
   );
-const fdSync = promisify(fs.fsync);
 const fdStat = (fd: number) =>
   new Promise<fs.BigIntStats>((resolve, reject) =>
     fs.fstat(fd, { bigint: true }, (err, st) => (err ? reject(err) : resolve(st))),
@@ -45,7 +43,7 @@ async function readUpTo(fd: number, buf: Buffer, len: number): Promise<number> {
   return got;
 }
 
-export class LocalTree {
+export class FileBulk implements BulkAccess {
   private readonly dirs = new Map<string, Promise<string>>();
   private readonly made = new Map<string, Promise<void>>();
   private rootPath?: Promise<string>;
@@ -53,6 +51,7 @@ export class LocalTree {
   constructor(
     private readonly roots: readonly string[],
     readonly rootUri: string,
+    private readonly fsync: boolean,
   ) {}
 
   private async realRoots(): Promise<string[]> {
@@ -110,15 +109,6 @@ export class LocalTree {
     return { dir: path.join(root, ...parts), base, uri };
   }
 
-  /** The path to read an object at (the caller opens it with O_NOFOLLOW). */
-  async sourcePath(key: string): Promise<string> {
-    const { dir, base, uri } = await this.split(key);
-    const real = path.join(await this.realDir(dir, uri), base);
-    const st = await fsp.lstat(real);
-    if (st.isSymbolicLink()) throw StorageErrors.symlinkInDataset(uri);
-    return real;
-  }
-
   /** Opens an object for reading: O_NOFOLLOW on the name in its (resolved, checked) directory. */
   private async open(key: string): Promise<number> {
     const { dir, base, uri } = await this.split(key);
@@ -133,19 +123,22 @@ export class LocalTree {
     }
   }
 
-  /**
-   * Reads a whole (small) object. With `expect` (the listing's entry), the open file must
-   * be that very object before and after the read (fstat), else source_changed.
-   */
-  async readAll(key: string, size: number, expect?: ExpectedObject): Promise<Buffer> {
-    const fd = await this.open(key);
+  async read(key: string, size: number, expect?: ExpectedObject): Promise<Buffer> {
+    const uri = objectUri(this.rootUri, key);
+    let fd: number;
     try {
-      const uri = objectUri(this.rootUri, key);
+      fd = await this.open(key);
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR')
+        throw StorageErrors.notFound(uri);
+      throw err;
+    }
+    try {
       if (expect) checkSame(uri, expect, infoOf(key, await fdStat(fd)));
-      const buf = Buffer.allocUnsafe(size);
-      const got = await readUpTo(fd, buf, size);
+      const buf = Buffer.allocUnsafe(size + 1);
+      const got = await readUpTo(fd, buf, size + 1);
       if (expect) checkSame(uri, expect, infoOf(key, await fdStat(fd)));
-      return got === size ? buf : buf.subarray(0, got);
+      return buf.subarray(0, got);
     } finally {
       await fdClose(fd);
     }
@@ -164,65 +157,24 @@ export class LocalTree {
     return { dir: await this.realDir(dir, uri), base, uri };
   }
 
-  /**
-   * Writes a whole object in place. Only for a migration's own destination: nobody reads
-   * it before the switch, every key in it is in the job's manifest before it is written,
-   * and a row says `copied` only after its write completed (a torn file is rewritten by
-   * the next attempt, and verify re-reads everything). `atomic` writes a temporary name
-   * and renames it instead, as the file driver does.
-   */
-  async writeAll(key: string, data: Buffer, fsync: boolean, atomic = false): Promise<void> {
+  async write(key: string, data: Buffer): Promise<void> {
     const { dir, base } = await this.targetDir(key);
-    if (!atomic) {
-      const fd = await fdOpen(
-        path.join(dir, base),
-        fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW,
-        0o666,
-      );
-      try {
-        let done = 0;
-        while (done < data.length) done += await fdWrite(fd, data, done, data.length - done, done);
-        if (fsync) await fdSync(fd);
-      } finally {
-        await fdClose(fd);
-      }
-      return;
-    }
-    const tmp = path.join(dir, `.${base}.dim-tmp-${randomBytes(8).toString('hex')}`);
-    const h = await fsp.open(tmp, 'wx', 0o666);
+    const fd = await fdOpen(
+      path.join(dir, base),
+      fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW,
+      0o666,
+    );
     try {
       let done = 0;
-      while (done < data.length) {
-        done += (await h.write(data, done, data.length - done, done)).bytesWritten;
-      }
-      if (fsync) await h.sync();
-    } catch (err) {
-      await h.close().catch(() => undefined);
-      await fsp.unlink(tmp).catch(() => undefined);
-      throw err;
-    }
-    await h.close();
-    await fsp.rename(tmp, path.join(dir, base));
-  }
-
-  /** SHA-256 and size of a whole (small) object, from the directory cache. */
-  async hashAll(
-    key: string,
-    size: number,
-  ): Promise<{ sha256: string; size: number; longer: boolean }> {
-    const fd = await this.open(key);
-    try {
-      const buf = Buffer.allocUnsafe(size + 1);
-      const got = await readUpTo(fd, buf, size + 1);
-      const body = buf.subarray(0, Math.min(got, size));
-      return {
-        sha256: createHash('sha256').update(body).digest('hex'),
-        size: body.length,
-        longer: got > size,
-      };
+      while (done < data.length) done += await fdWrite(fd, data, done, data.length - done, done);
     } finally {
       await fdClose(fd);
     }
+  }
+
+  /** One syncfs of the file system the dataset lies on, instead of an fsync per file. */
+  async flush(): Promise<void> {
+    if (this.fsync) await syncFileSystem(await this.root());
   }
 }
 
