@@ -37,6 +37,10 @@
  *   product over a week is the product of the means: a week holds each pair once).
  * - **p_access**: hours are taken as independent, each active with probability
  *   min(1, active-hour rate × that hour's seasonal factor); p = 1 − Π(1 − q).
+ * - **One period of evidence**: `forecast` over H hours divides the level by at least the
+ *   decayed exposure of min(H, PERIOD_HOURS) hours: a younger history counts as that long,
+ *   quiet where unobserved, so one weekly read in a day's history is not a daily rate.
+ *   (`hourlyReads`, the accuracy check's hourly forecast, is not floored.)
  *
  * Accuracy (`scoreHoldout`, `accuracyOf`): fold the training part, forecast every hour of
  * the held-out later window from the end of the training part (no updates inside the
