@@ -1,6 +1,7 @@
 import {
   DEFAULT_FORECAST_PARAMS,
   HOUR_MS,
+  PERIOD_HOURS,
   accuracyOf,
   emptyScore,
   forecast,
@@ -177,5 +178,28 @@ describe('forecast', () => {
     }
     const acc = accuracyOf(scoreHoldout(s, actual, at(21 * 24 + 12), at(24 * 24)));
     expect(acc.model_wape!).toBeLessThan(acc.naive_wape!);
+  });
+
+  it('a history shorter than the weekly period counts as a full period: one read is not a daily rate', () => {
+    // A weekly job's first read: 100 reads in hour 0 (Monday), forecast a day later over a week.
+    const s = fold(1, () => 100);
+    const rl = Math.pow(0.5, 1 / DEFAULT_FORECAST_PARAMS.level_half_life_h);
+    const geometric = (n: number) => (1 - Math.pow(rl, n)) / (1 - rl);
+    const decayed = 100 * Math.pow(rl, 23); // the read, decayed from hour 0 to hour 24
+    // The horizon (168 h) covers each hour of the week once, so its mean seasonal factor is 1.
+    // Divided by a week of exposure (PERIOD_HOURS), not the 24 h observed: 0.75 reads/hour, not 4.
+    const f = forecast(s, at(24), 168, model);
+    expect(PERIOD_HOURS).toBe(168);
+    expect(f.reads_per_hour).toBeCloseTo(decayed / geometric(168), 9);
+    expect(decayed / geometric(24)).toBeGreaterThan(3.9);
+    expect(f.reads_per_hour).toBeLessThan(0.76);
+    // A horizon of a day needs a day of evidence: the 24 h observed are enough.
+    const day = forecast(s, at(24), 24, model);
+    const dayMean = hourlyReads(s, at(24), at(48)).reduce((a, b) => a + b, 0) / 24;
+    expect(day.reads_per_hour).toBeCloseTo(dayMean, 9);
+    // Past a week of history the floor no longer binds: the level's own exposure counts.
+    const old = forecast(s, at(30 * 24), 168, model);
+    const decayed30 = 100 * Math.pow(rl, 30 * 24 - 1);
+    expect(old.reads_per_hour).toBeCloseTo(decayed30 / geometric(30 * 24), 9);
   });
 });

@@ -37,6 +37,10 @@
  *   product over a week is the product of the means: a week holds each pair once).
  * - **p_access**: hours are taken as independent, each active with probability
  *   min(1, active-hour rate × that hour's seasonal factor); p = 1 − Π(1 − q).
+ * - **One period of evidence**: `forecast` over H hours divides the level by at least the
+ *   decayed exposure of min(H, PERIOD_HOURS) hours: a younger history counts as that long,
+ *   quiet where unobserved, so one weekly read in a day's history is not a daily rate.
+ *   (`hourlyReads`, the accuracy check's hourly forecast, is not floored.)
  *
  * Accuracy (`scoreHoldout`, `accuracyOf`): fold the training part, forecast every hour of
  * the held-out later window from the end of the training part (no updates inside the
@@ -301,12 +305,18 @@ interface Fitted {
   season: Season;
 }
 
-function fitted(s: UsageState, end: number, p: ForecastParams): Fitted {
+/**
+ * `minHours`: a history shorter than that counts as that long, quiet in the hours not
+ * observed (the level divides by at least the decayed exposure of `minHours` hours).
+ */
+function fitted(s: UsageState, end: number, p: ForecastParams, minHours = 0): Fitted {
   const at = Math.max(end, s.end);
   const e = exposure(s.start, at, p);
-  const fl = Math.pow(ratio(p.level_half_life_h), at - s.end);
+  const rl = ratio(p.level_half_life_h);
+  const fl = Math.pow(rl, at - s.end);
   const fp = Math.pow(ratio(p.profile_half_life_h), at - s.end);
-  const per = e.level > 0 ? fl / e.level : 0;
+  const level = Math.max(e.level, geometric(rl, minHours));
+  const per = e.level > 0 ? fl / level : 0;
   return {
     reads: s.r * per,
     bytes: s.b * per,
@@ -315,6 +325,13 @@ function fitted(s: UsageState, end: number, p: ForecastParams): Fitted {
     season: season(s, e, fp, p),
   };
 }
+
+/**
+ * The longest period the forecast knows (a week): a forecast over a horizon of H hours
+ * divides the level by at least min(H, PERIOD_HOURS) hours of exposure, so one read in a
+ * young dataset's first day is not taken for a daily rate when it may be a weekly one.
+ */
+export const PERIOD_HOURS = 168;
 
 const factorAt = (z: Season, hour: number) =>
   z.hod[mod(hour, 24)]! * z.dow[dayOfWeek(hour)]! * z.norm;
@@ -333,8 +350,10 @@ export function forecast(
 ): UsageForecast {
   const p = model.params;
   const now = Math.max(s.end, Math.floor(nowMs / HOUR_MS));
-  const f = fitted(s, now, p);
   const H = Math.max(1, Math.round(horizonHours));
+  // The rate over a horizon needs evidence of one period of it (up to a week): a younger
+  // history counts as min(H, PERIOD_HOURS) hours, quiet where unobserved (README "Forecasts").
+  const f = fitted(s, now, p, Math.min(H, PERIOD_HOURS));
   // Seasonal factors repeat weekly: sum one week (or less) and scale by whole weeks.
   const span = Math.min(H, 168);
   let sumF = 0;
