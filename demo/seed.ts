@@ -216,6 +216,17 @@ export async function startDemo(opts: DemoOptions): Promise<RunningDemo> {
     target_tier: 'warm',
   });
 
+  // Store the recommendations now (the schedule's first sweep may be minutes away), so the
+  // overview's saving and the recommendations show from the first look. No demo policy has
+  // auto_apply: the sweep moves nothing by itself here.
+  const sweep = await api.call<{ detail?: string }>('POST', '/sweep');
+  if (sweep.status !== 200 && sweep.status !== 409) {
+    opts.log.warn('demo: the first sweep failed', {
+      status: sweep.status,
+      detail: sweep.body?.detail,
+    });
+  }
+
   // The trickle: one POST of a round's events every tick.
   let round = 0;
   let busy = false;

@@ -47,6 +47,9 @@ it('seeds datasets with real files, a trickle of events and a job waiting for ap
         expect(readdirSync(dir)).toHaveLength(d.files);
         expect(row.size_bytes).toBe(d.files * d.fileBytes);
       }
+      // The demo ran a sweep: the recommendations are stored (they have ids).
+      const recs = await get<{ items: Array<{ id: number | null }> }>(`${api}/recommendations`);
+      expect(recs.items.filter((r) => r.id !== null).length).toBeGreaterThan(0);
       const pending = items.find((d) => d.name === DEMO_PENDING)!;
       const jobs = await get<{ items: Array<{ job_id: string; status: string }> }>(
         `${api}/jobs?dataset_id=${pending.id}`,
