@@ -50,7 +50,8 @@ export async function ensureSweepSchedule(
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
   }
-  await client.schedule.getHandle(SWEEP_SCHEDULE_ID).update((prev) => ({
+  const handle = client.schedule.getHandle(SWEEP_SCHEDULE_ID);
+  await handle.update((prev) => ({
     ...prev,
     // Paused: the interval it had stays, for when it is resumed.
     spec: paused ? prev.spec : spec,
@@ -58,6 +59,9 @@ export async function ensureSweepSchedule(
     policies: paused ? prev.policies : policies,
     state: { paused, note },
   }));
+  // An update does not always carry the paused state over to the server: set it as such.
+  if (paused) await handle.pause(note);
+  else await handle.unpause(note);
   opts.log.info('updated the placement sweep schedule', { id: SWEEP_SCHEDULE_ID, note });
   return 'updated';
 }

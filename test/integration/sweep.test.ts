@@ -103,9 +103,13 @@ it('a dataset under an auto_apply policy goes cold and the scheduled sweep migra
       log: silentLogger,
     }),
   ).toMatch(/^(created|updated)$/);
+  // Running, whatever state an earlier registration (another test's dim up) left it in.
+  expect((await h.client.schedule.getHandle(SWEEP_SCHEDULE_ID).describe()).state.paused).toBe(
+    false,
+  );
 
   // Nothing but the schedule acts: wait for the sweep's job to appear and complete.
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 90_000;
   let jobId: string | undefined;
   while (!jobId && Date.now() < deadline) {
     const row = await h.store.db
