@@ -106,6 +106,13 @@ export const EnvSchema = z
       .min(0, 'must not be negative (0: no scheduled sweep)')
       .max(86_400, 'must be at most 86400 (one day)')
       .default(300),
+    DIM_SWEEP_SCHEDULE_ID: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9._-]{1,200}$/,
+        'must be 1-200 letters, digits, dots, dashes or underscores',
+      )
+      .default('dim-placement-sweep'),
     DIM_EVENT_LOG_KEEP_DAYS: amount('days', 3650, 7),
     DIM_EVENT_LOG_KEEP_ROWS: amount('rows', 1_000_000_000, 100_000, true),
     DIM_DEAD_LETTERS_KEEP_DAYS: amount('days', 3650, 30),
@@ -210,8 +217,12 @@ export interface Config {
   };
   /** How long the tables that grow with use keep their rows (store/retention.ts). */
   retention: Retention;
-  /** The placement sweep's Temporal Schedule (`dim-placement-sweep`); null interval: paused. */
-  sweep: { intervalMs: number | null };
+  /**
+   * The placement sweep's Temporal Schedule: its id (`dim-placement-sweep`; one per
+   * deployment, so two deployments sharing a namespace each name their own) and interval
+   * (null: paused).
+   */
+  sweep: { scheduleId: string; intervalMs: number | null };
   storage: {
     /** file:// URIs must resolve (symlinks included) inside one of these. */
     fileRoots: string[];
@@ -340,7 +351,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       bufferMax: e.DIM_EVENT_BUFFER_MAX,
       idKey: e.DIM_EVENT_ID_KEY,
     },
-    sweep: { intervalMs: e.DIM_SWEEP_INTERVAL_S === 0 ? null : e.DIM_SWEEP_INTERVAL_S * 1000 },
+    sweep: {
+      scheduleId: e.DIM_SWEEP_SCHEDULE_ID,
+      intervalMs: e.DIM_SWEEP_INTERVAL_S === 0 ? null : e.DIM_SWEEP_INTERVAL_S * 1000,
+    },
     retention: {
       intervalMs: e.DIM_RETENTION_INTERVAL_S * 1000,
       eventLog: {

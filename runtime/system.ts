@@ -268,9 +268,10 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
         workflowExecutionTimeout: '30 seconds',
       });
       log.info('temporal round trip', { answer, ms: Date.now() - started });
-      // The placement sweep runs on this task queue; one schedule per namespace.
+      // The placement sweep runs on this task queue; one schedule per deployment.
       try {
         await ensureSweepSchedule(client, {
+          scheduleId: config.sweep.scheduleId,
           taskQueue: config.worker.taskQueue,
           intervalMs: config.sweep.intervalMs,
           log,

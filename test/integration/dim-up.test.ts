@@ -107,6 +107,7 @@ describe('dim up', () => {
     const connection = await Connection.connect({ address: '127.0.0.1:7233' });
     const client = new Client({ connection });
     const queue = `up-sweep-${randomUUID()}`;
+    const scheduleId = `dim-placement-sweep-${queue}`;
     try {
       for (const interval of ['600', '0']) {
         const dim = await startDim('up', {
@@ -114,10 +115,11 @@ describe('dim up', () => {
           TEMPORAL_ADDRESS: '127.0.0.1:7233',
           DIM_TASK_QUEUE: queue,
           DIM_SWEEP_INTERVAL_S: interval,
+          DIM_SWEEP_SCHEDULE_ID: scheduleId,
           ...(await ports()),
         });
         try {
-          const desc = await client.schedule.getHandle('dim-placement-sweep').describe();
+          const desc = await client.schedule.getHandle(scheduleId).describe();
           expect(desc.action).toMatchObject({ workflowType: 'placementSweep', taskQueue: queue });
           // 0: paused, the interval left as it was.
           expect(desc.spec.intervals).toMatchObject([{ every: 600_000 }]);
@@ -128,7 +130,7 @@ describe('dim up', () => {
         expect(await dim.exited).toBe(0);
       }
       let n = 0;
-      for await (const s of client.schedule.list()) if (s.scheduleId === 'dim-placement-sweep') n++;
+      for await (const s of client.schedule.list()) if (s.scheduleId === scheduleId) n++;
       expect(n).toBe(1);
     } finally {
       await connection.close();

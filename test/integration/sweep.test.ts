@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { defaultTiers } from '../../placement';
 import { silentLogger } from '../../runtime/log';
-import { ensureSweepSchedule, SWEEP_SCHEDULE_ID } from '../../sweep/schedule';
+import { ensureSweepSchedule } from '../../sweep/schedule';
 import { acquireLease, releaseLease } from '../../store/leases';
 import { ensureDefaultTiers } from '../../store/tiers';
 import {
@@ -25,18 +25,20 @@ import {
  * hold; a dataset being migrated is not planned twice; POST /sweep refuses to run beside
  * another sweep; registering the schedule again updates the one there.
  *
- * The schedule is one per namespace: this test takes it over for its task queue and
- * deletes it at the end (the next `dim up` registers it again).
+ * The schedule is one per deployment (DIM_SWEEP_SCHEDULE_ID): this test registers one of
+ * its own, for its task queue, and deletes it at the end.
  */
 jest.setTimeout(180_000);
 
 let h: Harness;
+const taskQueue = `sweep-${randomUUID()}`;
+const scheduleId = `dim-placement-sweep-${taskQueue}`;
 const GB = 1e9;
 
 beforeAll(async () => {
   h = await startHarness({
     name: 'sweep',
-    taskQueue: `sweep-${randomUUID()}`,
+    taskQueue,
     bundle: await bundleWorkflows(),
     sweep: true,
   });
@@ -46,7 +48,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   try {
-    await h?.client.schedule.getHandle(SWEEP_SCHEDULE_ID).delete();
+    await h?.client.schedule.getHandle(scheduleId).delete();
   } catch (err) {
     if (!(err instanceof ScheduleNotFoundError)) throw err;
   }
@@ -98,15 +100,14 @@ it('a dataset under an auto_apply policy goes cold and the scheduled sweep migra
 
   expect(
     await ensureSweepSchedule(h.client, {
+      scheduleId,
       taskQueue: h.taskQueue,
       intervalMs: 2000,
       log: silentLogger,
     }),
   ).toMatch(/^(created|updated)$/);
   // Running, whatever state an earlier registration (another test's dim up) left it in.
-  expect((await h.client.schedule.getHandle(SWEEP_SCHEDULE_ID).describe()).state.paused).toBe(
-    false,
-  );
+  expect((await h.client.schedule.getHandle(scheduleId).describe()).state.paused).toBe(false);
 
   // Nothing but the schedule acts: wait for the sweep's job to appear and complete.
   const deadline = Date.now() + 90_000;
@@ -148,32 +149,35 @@ it('a dataset under an auto_apply policy goes cold and the scheduled sweep migra
 
   // The test drives the rest itself: the schedule paused.
   await ensureSweepSchedule(h.client, {
+    scheduleId,
     taskQueue: h.taskQueue,
     intervalMs: null,
     log: silentLogger,
   });
-  const desc = await h.client.schedule.getHandle(SWEEP_SCHEDULE_ID).describe();
+  const desc = await h.client.schedule.getHandle(scheduleId).describe();
   expect(desc.state.paused).toBe(true);
 });
 
 it('registering the schedule again updates the one there instead of adding another', async () => {
   await ensureSweepSchedule(h.client, {
+    scheduleId,
     taskQueue: h.taskQueue,
     intervalMs: 600_000,
     log: silentLogger,
   });
   expect(
     await ensureSweepSchedule(h.client, {
+      scheduleId,
       taskQueue: h.taskQueue,
       intervalMs: 900_000,
       log: silentLogger,
     }),
   ).toBe('updated');
-  const desc = await h.client.schedule.getHandle(SWEEP_SCHEDULE_ID).describe();
+  const desc = await h.client.schedule.getHandle(scheduleId).describe();
   expect(desc.spec.intervals).toMatchObject([{ every: 900_000 }]);
   expect(desc.action).toMatchObject({ workflowType: 'placementSweep', taskQueue: h.taskQueue });
   let same = 0;
-  for await (const s of h.client.schedule.list()) if (s.scheduleId === SWEEP_SCHEDULE_ID) same++;
+  for await (const s of h.client.schedule.list()) if (s.scheduleId === scheduleId) same++;
   expect(same).toBe(1);
 });
 

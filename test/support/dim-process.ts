@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -32,6 +33,10 @@ export interface DimProcess {
 /**
  * Runs `dim <command> --json` with the given environment and waits for its ready line.
  * `command` may carry options after a space (`up --demo`).
+ *
+ * The placement sweep's Temporal Schedule is one per deployment and the test files share
+ * one dev server: each process gets a schedule id of its own, paused, unless the test
+ * names them (a worker that took over a shared schedule would run another test's sweeps).
  */
 export function startDim(
   command: string,
@@ -40,7 +45,13 @@ export function startDim(
 ): Promise<DimProcess> {
   const child = spawn(process.execPath, [dimBin, ...command.split(' '), '--json'], {
     cwd: repoRoot,
-    env: { ...process.env, DIM_LOG_LEVEL: 'warn', ...env },
+    env: {
+      ...process.env,
+      DIM_LOG_LEVEL: 'warn',
+      DIM_SWEEP_SCHEDULE_ID: `dim-test-sweep-${randomUUID()}`,
+      DIM_SWEEP_INTERVAL_S: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
