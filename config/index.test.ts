@@ -43,7 +43,11 @@ describe('loadConfig', () => {
     expect(c.temporal.namespace).toBe('dim');
     expect(c.temporal.uiUrl).toBe('https://temporal-ui.internal');
     expect(c.temporal.devServer).toMatchObject({ port: 17233, uiPort: 18233 });
-    expect(c.kafka).toEqual({ brokers: ['k1:9092', 'k2:9092'], clientId: 'dim' });
+    expect(c.kafka).toEqual({
+      brokers: ['k1:9092', 'k2:9092'],
+      clientId: 'dim',
+      topics: { partitions: 6, replicationFactor: 1 },
+    });
   });
 
   it("links jobs to the dev server's Web UI, and to none for an external Temporal", () => {
@@ -199,6 +203,20 @@ describe('event configuration', () => {
       idKey: undefined,
     });
   });
+  it('creates topics with DIM_KAFKA_PARTITIONS partitions and DIM_KAFKA_REPLICATION_FACTOR replicas', () => {
+    const c = loadConfig({
+      KAFKA_BROKERS: '127.0.0.1:9092',
+      DIM_KAFKA_PARTITIONS: '12',
+      DIM_KAFKA_REPLICATION_FACTOR: '3',
+    });
+    expect(c.kafka?.topics).toEqual({ partitions: 12, replicationFactor: 3 });
+    expect(() => loadConfig({ DIM_KAFKA_PARTITIONS: '0' })).toThrow(
+      /DIM_KAFKA_PARTITIONS must be at least 1/,
+    );
+    expect(() => loadConfig({ DIM_KAFKA_REPLICATION_FACTOR: 'two' })).toThrow(
+      /DIM_KAFKA_REPLICATION_FACTOR must be a number of replicas/,
+    );
+  });
   it('reads the topic prefix, bridge group, buffer bound and Kafka client id', () => {
     const c = loadConfig({
       KAFKA_BROKERS: '127.0.0.1:9092',
@@ -208,7 +226,7 @@ describe('event configuration', () => {
       DIM_EVENT_BUFFER_MAX: '5000',
       DIM_EVENT_ID_KEY: 'k'.repeat(32),
     });
-    expect(c.kafka).toEqual({ brokers: ['127.0.0.1:9092'], clientId: 'dim-eu' });
+    expect(c.kafka).toMatchObject({ brokers: ['127.0.0.1:9092'], clientId: 'dim-eu' });
     expect(c.events).toEqual({
       topicPrefix: 'eu.',
       bridgeGroup: 'bridge-eu',

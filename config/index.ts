@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_TOPIC_SETTINGS, type TopicSettings } from '../events/topics';
 import type { BucketAllowlist } from '../storage/buckets';
 
 /**
@@ -77,6 +78,18 @@ export const EnvSchema = z
     PATH: z.string().optional(),
     KAFKA_BROKERS: list(hostPort.clone()).optional(),
     KAFKA_CLIENT_ID: z.string().min(1).max(100).default('dim'),
+    DIM_KAFKA_PARTITIONS: z.coerce
+      .number({ error: 'must be a number of partitions' })
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(1000, 'must be at most 1000')
+      .default(DEFAULT_TOPIC_SETTINGS.partitions),
+    DIM_KAFKA_REPLICATION_FACTOR: z.coerce
+      .number({ error: 'must be a number of replicas' })
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(16, 'must be at most 16')
+      .default(DEFAULT_TOPIC_SETTINGS.replicationFactor),
     DIM_TOPIC_PREFIX: z
       .string()
       .max(100)
@@ -200,7 +213,8 @@ export interface Config {
       dbFile: string;
     };
   };
-  kafka: { brokers: string[]; clientId: string } | undefined;
+  /** Kafka's brokers, and how dim creates the topics that are missing. */
+  kafka: { brokers: string[]; clientId: string; topics: TopicSettings } | undefined;
   events: {
     /** Prepended to every topic name (several dim installs, or tests, on one broker). */
     topicPrefix: string;
@@ -344,7 +358,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         dbFile: path.join(dataDir, 'temporal', 'temporal.db'),
       },
     },
-    kafka: e.KAFKA_BROKERS ? { brokers: e.KAFKA_BROKERS, clientId: e.KAFKA_CLIENT_ID } : undefined,
+    kafka: e.KAFKA_BROKERS
+      ? {
+          brokers: e.KAFKA_BROKERS,
+          clientId: e.KAFKA_CLIENT_ID,
+          topics: {
+            partitions: e.DIM_KAFKA_PARTITIONS,
+            replicationFactor: e.DIM_KAFKA_REPLICATION_FACTOR,
+          },
+        }
+      : undefined,
     events: {
       topicPrefix: e.DIM_TOPIC_PREFIX,
       bridgeGroup: e.DIM_BRIDGE_GROUP,

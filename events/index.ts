@@ -33,6 +33,7 @@ export function createEvents(
     const sink = new KafkaEventSink({
       brokers: config.kafka.brokers,
       clientId: config.kafka.clientId,
+      topics: config.kafka.topics,
       topicPrefix: config.events.topicPrefix,
       bufferMax: config.events.bufferMax,
       idKey: config.events.idKey,

@@ -1,6 +1,7 @@
 import type { LogEntry } from 'kafkajs';
 import { Kafka, logLevel } from './kafkajs';
 import type { Logger } from '../runtime/log';
+import { DEFAULT_TOPIC_SETTINGS, type TopicSettings } from './topics';
 
 /**
  * One kafkajs client configured the dim way: short connection and request timeouts (a
@@ -32,39 +33,64 @@ export function createKafka(opts: KafkaClientOptions): Kafka {
   });
 }
 
-/** Creates the topics if they are missing (idempotent; errors are left to the caller's next call). */
-export async function ensureTopics(kafka: Kafka, topics: string[], log: Logger): Promise<void> {
-  const admin = kafka.admin({ retry: { retries: 1 } });
-  try {
-    await admin.connect();
-    await admin.createTopics({ topics: topics.map((topic) => ({ topic })), waitForLeaders: true });
-  } catch (err) {
-    log.debug('could not create topics (they may exist already)', {
-      topics,
-      err: (err as Error).message,
-    });
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
-}
-
 /**
- * Creates the topics if they are missing, then returns how many partitions each has.
- * Rejects when the metadata cannot be read (Kafka is then treated as unreachable).
+ * Creates the topics that are missing with `settings`, then returns how many partitions
+ * each has; rejects when the metadata cannot be read (Kafka is then treated as
+ * unreachable). A topic that exists keeps its partitions: adding some would move keys to
+ * other partitions, so dim warns instead (kafka-topics.sh --alter adds them).
  */
 export async function topicPartitions(
   kafka: Kafka,
   topics: string[],
   log: Logger,
+  settings: TopicSettings = DEFAULT_TOPIC_SETTINGS,
 ): Promise<Map<string, number>> {
-  await ensureTopics(kafka, topics, log);
   const admin = kafka.admin({ retry: { retries: 1 } });
   try {
     await admin.connect();
+    try {
+      await admin.createTopics({
+        topics: topics.map((topic) => ({
+          topic,
+          numPartitions: settings.partitions,
+          replicationFactor: settings.replicationFactor,
+        })),
+        waitForLeaders: true,
+      });
+    } catch (err) {
+      log.debug('could not create topics (they may exist already)', {
+        topics,
+        err: (err as Error).message,
+      });
+    }
     const meta = await admin.fetchTopicMetadata({ topics });
-    return new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
+    const counts = new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
+    for (const [topic, partitions] of counts) {
+      if (partitions < settings.partitions) {
+        log.warn('a topic has fewer partitions than configured; dim leaves it as it is', {
+          topic,
+          partitions,
+          configured: settings.partitions,
+        });
+      }
+    }
+    return counts;
   } finally {
     await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Like topicPartitions, for callers that go on when Kafka does not answer (their next call retries). */
+export async function ensureTopics(
+  kafka: Kafka,
+  topics: string[],
+  log: Logger,
+  settings?: TopicSettings,
+): Promise<void> {
+  try {
+    await topicPartitions(kafka, topics, log, settings);
+  } catch (err) {
+    log.debug('could not create or describe topics', { topics, err: (err as Error).message });
   }
 }
 

@@ -9,7 +9,7 @@ import { serialize } from './local-log';
 import { addValue, eventIdKey, finishRun, formatIdHeader, ID_HEADER, startRun } from './message-id';
 import { Outbox, type OutboxEntry, type OutboxRow } from './outbox';
 import type { EventSink, Message, Topic } from './sink';
-import { TOPICS, topicName } from './topics';
+import { TOPICS, topicName, type TopicSettings } from './topics';
 
 /**
  * EventSink on Kafka, with a local outbox for when Kafka is unreachable.
@@ -40,6 +40,8 @@ export interface KafkaSinkOptions {
   brokers: string[];
   clientId: string;
   topicPrefix: string;
+  /** How missing topics are created; default DEFAULT_TOPIC_SETTINGS. */
+  topics?: TopicSettings;
   bufferMax: number;
   sqlite: SQLite.Database;
   log: Logger;
@@ -497,6 +499,7 @@ export class KafkaEventSink implements EventSink {
           this.kafka,
           TOPICS.map((t) => topicName(this.opts.topicPrefix, t)),
           this.opts.log,
+          this.opts.topics,
         ),
         'Kafka topic metadata',
       );

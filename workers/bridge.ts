@@ -12,7 +12,7 @@ import {
   startRun,
 } from '../events/message-id';
 import { createKafka, ensureTopics } from '../events/kafka-client';
-import { topicName } from '../events/topics';
+import { topicName, type TopicSettings } from '../events/topics';
 import type { Logger } from '../runtime/log';
 import { AccessWriter, type ApplyResult, type Incoming } from '../store/access';
 import { createMetricsRegistry, type Registry } from '../runtime/metrics';
@@ -38,7 +38,7 @@ export interface BridgeOptions {
   topicPrefix: string;
   log: Logger;
   /** Read from Kafka when set, else from the local log. */
-  kafka?: { brokers: string[]; clientId: string };
+  kafka?: { brokers: string[]; clientId: string; topics?: TopicSettings };
   /** Local log: a hook that calls back when events were appended in this process. */
   onAppend?: (listener: () => void) => () => void;
   /** Local log: how often to look for new rows when idle. */
@@ -215,7 +215,7 @@ type Run = Pick<RunningBridge, 'source' | 'done' | 'stop'> & { lag: () => Promis
 
 async function runKafka(
   opts: BridgeOptions,
-  kafkaOpts: { brokers: string[]; clientId: string },
+  kafkaOpts: { brokers: string[]; clientId: string; topics?: TopicSettings },
   topic: string,
   log: Logger,
   record: (r: ApplyResult) => void,
@@ -224,7 +224,7 @@ async function runKafka(
   const writer = new AccessWriter(opts.sqlite, opts.group, topic, 'kafka');
   const key = eventIdKey(opts.idKey, opts.sqlite);
   const kafka = createKafka({ ...kafkaOpts, log });
-  await ensureTopics(kafka, [topic], log);
+  await ensureTopics(kafka, [topic], log, kafkaOpts.topics);
 
   let stopping = false;
   let failures = 0;
