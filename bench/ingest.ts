@@ -14,7 +14,9 @@
  *      aggregates in SQLite show every event (HTTP → Kafka → bridge → aggregates);
  *   2. single: single-event POST requests/s over keep-alive connections;
  *   3. bridge: events/s from kcat producing straight to the topic to aggregates visible;
- *   4. kcat: kcat's raw produce rate (same messages, same broker, no consumer).
+ *   4. kcat: kcat's raw produce rate (same messages, same broker, no consumer);
+ *   5. bridges: step 3 again with BENCH_BRIDGES (default 2) bridge processes sharing the
+ *      consumer group (the topic's partitions split between them, DIM_KAFKA_PARTITIONS).
  *
  * Prints a markdown table for BENCHMARKS.md. Figures, not assertions.
  */
@@ -38,6 +40,7 @@ const SKIP = new Set((process.env.BENCH_SKIP ?? '').split(',')); // batches,sing
 const SINGLE_S = Number(process.env.BENCH_SINGLE_S ?? 10);
 const SINGLE_CONNS = Number(process.env.BENCH_SINGLE_CONNS ?? 64);
 const KCAT_EVENTS = Number(process.env.BENCH_KCAT_EVENTS ?? 1_000_000);
+const BRIDGES = Number(process.env.BENCH_BRIDGES ?? 2);
 const DATASETS = 100;
 
 const say = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
@@ -103,6 +106,25 @@ function startDim(command: string, env: Record<string, string>): Promise<ChildPr
     });
     child.once('exit', (code) => reject(new Error(`dim ${command} exited (${code})`)));
   });
+}
+
+/** Waits until the consumer group has `n` members with partitions assigned (a rebalance done). */
+async function waitGroupMembers(group: string, n: number, timeoutMs = 60_000) {
+  const admin = new Kafka({ brokers: [BROKER], logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const { groups } = await admin.describeGroups([group]);
+      const g = groups[0];
+      if (g?.state === 'Stable' && g.members.length === n) return;
+      if (Date.now() > until)
+        throw new Error(`group ${group}: ${g?.members.length} members, ${g?.state}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }
 
 async function deleteTopics(prefix: string) {
@@ -301,9 +323,14 @@ export async function main(): Promise<void> {
   };
   say(`data dir ${dataDir}, topics ${prefix}*`);
   const api = await startDim('api', env);
-  const bridge = await startDim('bridge', env);
+  const bridge = await startDim('bridge', { ...env, DIM_BRIDGE_PORT: String(await freePort()) });
+  const more: ChildProcess[] = [];
   const rows: Array<[string, string, string]> = [];
-  const procs = { api: api.pid, bridge: bridge.pid, kafka: kafkaPid() };
+  const procs: Record<string, number | undefined> = {
+    api: api.pid,
+    bridge: bridge.pid,
+    kafka: kafkaPid(),
+  };
   try {
     const ts = Date.now() - 60_000;
     // Warm-up: connections, JIT, topic metadata.
@@ -401,22 +428,35 @@ export async function main(): Promise<void> {
       ]);
       say(rows.at(-1)!.join(' | '));
 
-      base = counted(store);
-      say(`kcat: ${KCAT_EVENTS} messages into access_events, bridge aggregating`);
-      const meter = cpuMeter(procs);
-      const b0 = Date.now();
-      const intoMs = kcatRun(`${prefix}access_events`);
-      const bridged = await waitCount(store, base + KCAT_EVENTS);
-      rows.push([
-        'kcat -P into access_events → bridge → aggregates visible',
-        `${Math.round(KCAT_EVENTS / ((bridged - b0) / 1000)).toLocaleString('en-US')} events/s`,
-        `kcat done in ${intoMs} ms; aggregates complete ${bridged - b0} ms after the start; ${meter(KCAT_EVENTS)} (client: kcat not counted)`,
-      ]);
-      say(rows.at(-1)!.join(' | '));
+      const bridgedRun = (bridges: number) => async () => {
+        base = counted(store);
+        say(`kcat: ${KCAT_EVENTS} messages into access_events, ${bridges} bridge(s) aggregating`);
+        const meter = cpuMeter(procs);
+        const b0 = Date.now();
+        const intoMs = kcatRun(`${prefix}access_events`);
+        const bridged = await waitCount(store, base + KCAT_EVENTS);
+        rows.push([
+          `kcat -P into access_events → ${bridges === 1 ? 'bridge' : `${bridges} bridges (one group)`} → aggregates visible`,
+          `${Math.round(KCAT_EVENTS / ((bridged - b0) / 1000)).toLocaleString('en-US')} events/s`,
+          `kcat done in ${intoMs} ms; aggregates complete ${bridged - b0} ms after the start; ${meter(KCAT_EVENTS)} (client: kcat not counted)`,
+        ]);
+        say(rows.at(-1)!.join(' | '));
+      };
+      await bridgedRun(1)();
+      if (BRIDGES > 1) {
+        for (let i = 1; i < BRIDGES; i++) {
+          const port = await freePort();
+          const b = await startDim('bridge', { ...env, DIM_BRIDGE_PORT: String(port) });
+          more.push(b);
+          procs[`bridge${i + 1}`] = b.pid;
+        }
+        await waitGroupMembers(`${prefix}bridge`, BRIDGES);
+        await bridgedRun(BRIDGES)();
+      }
     }
   } finally {
     await Promise.all(
-      [api, bridge].map(
+      [api, bridge, ...more].map(
         (c) =>
           new Promise((resolve) => {
             c.once('exit', resolve);
