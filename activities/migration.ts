@@ -192,9 +192,11 @@ export function createMigrationActivities(deps: MigrationDeps) {
       } finally {
         clearInterval(timer);
         deps.metrics?.end(stepId);
-        await held.release().catch((err: unknown) =>
-          deps.log.warn('could not release the job write lease', { err: String(err) }),
-        );
+        await held
+          .release()
+          .catch((err: unknown) =>
+            deps.log.warn('could not release the job write lease', { err: String(err) }),
+          );
       }
     },
 

@@ -32,7 +32,8 @@ export async function mirrorStatus(
 ): Promise<void> {
   // The first status of a run a reset made: the job starts afresh (its old error goes) and
   // the audit log says so, once per run.
-  const reset = input.reset && input.runId ? await startResetRun(deps.db, input.jobId, input.runId) : false;
+  const reset =
+    input.reset && input.runId ? await startResetRun(deps.db, input.jobId, input.runId) : false;
   if (input.actors) await recordJobActors(deps.db, input.jobId, input.actors);
   const job = await updateJob(deps.db, input.jobId, {
     status: input.status,

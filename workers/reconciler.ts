@@ -1,4 +1,8 @@
-import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
+import {
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowExecutionDescription,
+} from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { removeJobWrites } from '../activities/cleanup';
 import type { MoverMetrics } from '../activities/metrics';
@@ -9,7 +13,12 @@ import type { EventSink } from '../events/sink';
 import type { Logger } from '../runtime/log';
 import type { StorageDriver } from '../storage/driver';
 import type { Db } from '../store/db';
-import { endJobFromTemporal, isSwitched, listUnfinishedJobs, type EndedInTemporal } from '../store/jobs';
+import {
+  endJobFromTemporal,
+  isSwitched,
+  listUnfinishedJobs,
+  type EndedInTemporal,
+} from '../store/jobs';
 import type { MigrationJob } from '../store/schema';
 
 /**
@@ -46,7 +55,8 @@ export function endOfClosedRun(
   reason: string,
   destUri: string,
 ): Pick<EndedInTemporal, 'status' | 'error' | 'action'> {
-  const how = closed === 'TERMINATED' ? `terminated in Temporal (${reason})` : 'timed out in Temporal';
+  const how =
+    closed === 'TERMINATED' ? `terminated in Temporal (${reason})` : 'timed out in Temporal';
   const action = closed === 'TERMINATED' ? 'job.terminated' : 'job.timed_out';
   if (switched) {
     return {
@@ -69,7 +79,8 @@ async function closeDetails(
   const res = await deps.client.workflowService.getWorkflowExecutionHistory({
     namespace: deps.namespace,
     execution: { workflowId, runId },
-    historyEventFilterType: temporal.api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
+    historyEventFilterType:
+      temporal.api.enums.v1.HistoryEventFilterType.HISTORY_EVENT_FILTER_TYPE_CLOSE_EVENT,
   });
   const event = res.history?.events?.at(-1);
   const t = event?.workflowExecutionTerminatedEventAttributes;

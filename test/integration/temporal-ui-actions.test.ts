@@ -141,7 +141,13 @@ test('a failed migration reset with `temporal workflow reset` runs again: new ru
     '--yes',
   );
 
-  const running = await waitForJob(h, job.job_id, (j) => j.run_id !== firstRun, 60_000, 'a new run');
+  const running = await waitForJob(
+    h,
+    job.job_id,
+    (j) => j.run_id !== firstRun,
+    60_000,
+    'a new run',
+  );
   expect(['queued', 'copying', 'verifying', 'switching', 'completed']).toContain(running.status);
   expect(running.error).toBeNull();
   const done = await waitForStatus(h, job.job_id, 'completed');
@@ -230,7 +236,10 @@ test('a terminate with `temporal workflow terminate` mid-copy: the reconciler cl
   expect(done.error).toBe('terminated in Temporal: stuck, stopping it');
   expect(done.cancelled_by).toMatch(/\S/);
 
-  // No half-written destination: not a file, not a temporary file, not a directory.
+  // The terminated run's copy has stopped (it released the job's write lease before the
+  // cleanup could take it), so nothing writes there any more; and nothing is left:
+  // not a file, not a temporary file, not a directory.
+  expect([...h.worker!.metrics.active.values()].filter((a) => a.job_id === job.job_id)).toEqual([]);
   expect(listAll(dst('terminate'))).toEqual([]);
   expect(existsSync(dst('terminate'))).toBe(false);
   expect(await manifest(job.job_id)).toEqual([]);
