@@ -4,6 +4,7 @@ import { deleteManifest, getJob, isSwitched, loadManifest, markSourceRetired } f
 import { discardUnfinishedWrites, pool } from './copy';
 import { MoverErrors } from './failures';
 import type { MoverEnv } from './mover-env';
+import { holdJobWrites } from './write-lease';
 import type { CleanupInput, CleanupResult, RetireInput, RetireResult } from './types';
 
 /**
@@ -11,8 +12,28 @@ import type { CleanupInput, CleanupResult, RetireInput, RetireResult } from './t
  * object in this job's manifest — never anything else — with what unfinished writes of
  * them left (the driver's discardUnfinishedWrites), the root's place if it is left empty
  * (removeRootIfEmpty), then the manifest. Refuses once the job has switched the dataset there.
+ * It holds the job's write lease (write-lease.ts) while it deletes: a copy of the job that
+ * is still stopping (its run terminated in Temporal) finishes first.
  */
 export async function cleanupDestination(
+  env: MoverEnv,
+  input: CleanupInput,
+  signal: AbortSignal,
+  progress: (deleted: number) => void,
+): Promise<CleanupResult> {
+  const held = await holdJobWrites(env.db, input.jobId, 'cleanup', {
+    signal,
+    onWait: () => progress(0),
+  });
+  try {
+    return await removeJobWrites(env, input, AbortSignal.any([signal, held.lost]), progress);
+  } finally {
+    await held.release();
+  }
+}
+
+/** The body of cleanupDestination, for a caller that holds the job's write lease. */
+export async function removeJobWrites(
   env: MoverEnv,
   input: CleanupInput,
   signal: AbortSignal,

@@ -29,6 +29,7 @@ import type {
   VerifyResult,
 } from './types';
 import { verifyDataset } from './verify';
+import { holdJobWrites } from './write-lease';
 
 /** What the migration activities need; the worker wires real adapters, tests too. */
 export interface MigrationDeps {
@@ -108,8 +109,16 @@ export function createMigrationActivities(deps: MigrationDeps) {
       const ctx = Context.current();
       const e = env();
       const sink = events();
-      const signal = activitySignal(ctx, deps.shutdown);
       const resume = ctx.info.heartbeatDetails as CopyCheckpoint | undefined;
+      // One writer of the job's destination at a time: an attempt of a run Temporal ended
+      // (terminate, reset) may still be stopping, and a cleanup may be removing its writes.
+      const held = await holdJobWrites(e.db, input.jobId, `copy:${activeId(ctx)}`, {
+        signal: activitySignal(ctx, deps.shutdown),
+        onWait: () => ctx.heartbeat(resume),
+      }).catch((err: unknown) => {
+        throw endOfAttempt(ctx, deps, err);
+      });
+      const signal = AbortSignal.any([activitySignal(ctx, deps.shutdown), held.lost]);
       const stepId = activeId(ctx);
       const track = deps.metrics?.begin(stepId, {
         job_id: input.jobId,
@@ -183,6 +192,11 @@ export function createMigrationActivities(deps: MigrationDeps) {
       } finally {
         clearInterval(timer);
         deps.metrics?.end(stepId);
+        await held
+          .release()
+          .catch((err: unknown) =>
+            deps.log.warn('could not release the job write lease', { err: String(err) }),
+          );
       }
     },
 

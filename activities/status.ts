@@ -1,5 +1,5 @@
 import type { EventSink } from '../events/sink';
-import { recordJobActors, updateJob } from '../store/jobs';
+import { recordJobActors, startResetRun, updateJob } from '../store/jobs';
 import type { Db } from '../store/db';
 import type { MigrationJob } from '../store/schema';
 import type { MoverMetrics } from './metrics';
@@ -30,10 +30,14 @@ export async function mirrorStatus(
   deps: { db: Db; events: EventSink; metrics?: MoverMetrics },
   input: StatusInput,
 ): Promise<void> {
+  // The first status of a run a reset made: the job starts afresh (its old error goes) and
+  // the audit log says so, once per run.
+  const reset =
+    input.reset && input.runId ? await startResetRun(deps.db, input.jobId, input.runId) : false;
   if (input.actors) await recordJobActors(deps.db, input.jobId, input.actors);
   const job = await updateJob(deps.db, input.jobId, {
     status: input.status,
-    error: input.error,
+    error: input.error === undefined && reset ? null : input.error,
     runId: input.runId,
     progress: input.progress,
   });

@@ -71,6 +71,8 @@ export interface StatusInput {
   progress?: Partial<JobProgress>;
   /** Who approved, cancelled and retired the job so far, as the workflow knows it. */
   actors?: JobActors;
+  /** The run was made by a reset in Temporal (its run id differs from the original one). */
+  reset?: boolean;
 }
 
 export interface JobActors {

@@ -145,6 +145,116 @@ export async function recordJobActors(
   return recorded;
 }
 
+/**
+ * A run that a reset in Temporal made (Web UI, `temporal workflow reset`) reports its first
+ * status: the row takes its run id, loses the old run's error and canceller, and the audit
+ * log records the reset, all once per run. false when the row already has this run.
+ */
+export async function startResetRun(
+  db: Db,
+  jobId: string,
+  runId: string,
+  now = Date.now(),
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const job = await trx
+      .selectFrom('migration_jobs')
+      .select(['run_id', 'status', 'error'])
+      .where('job_id', '=', jobId)
+      .executeTakeFirst();
+    if (!job || job.run_id === runId) return false;
+    const res = await trx
+      .updateTable('migration_jobs')
+      .set({ run_id: runId, error: null, cancelled_by: null, updated_at: now })
+      .where('job_id', '=', jobId)
+      .where('run_id', job.run_id === null ? 'is' : '=', job.run_id)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) return false;
+    await trx
+      .insertInto('audit_log')
+      .values({
+        ts: now,
+        actor: 'temporal',
+        action: 'job.reset',
+        target: `job:${jobId}`,
+        details: JSON.stringify({
+          from_run_id: job.run_id,
+          run_id: runId,
+          previous_status: job.status,
+          previous_error: job.error,
+        }),
+      })
+      .execute();
+    return true;
+  });
+}
+
+/** Jobs whose mirror says they have not ended, least recently updated first. */
+export async function listUnfinishedJobs(db: Db, limit: number): Promise<MigrationJob[]> {
+  return db
+    .selectFrom('migration_jobs')
+    .selectAll()
+    .where('status', 'not in', [...TERMINAL_STATUSES])
+    .orderBy('updated_at')
+    .limit(limit)
+    .execute();
+}
+
+export interface EndedInTemporal {
+  status: JobStatus;
+  error: string;
+  /** The run Temporal closed. */
+  runId: string;
+  /** Who ended it (Temporal's identity of the caller); the canceller of a cancelled job if none is. */
+  by: string;
+  action: string;
+  details: Record<string, unknown>;
+}
+
+/**
+ * Ends a job whose run Temporal closed without the workflow recording it (terminate,
+ * timeout), with its audit row, in one transaction. Only if the row still has the run id
+ * `seenRunId` and has not ended: a reset that started a new run meanwhile wins.
+ */
+export async function endJobFromTemporal(
+  db: Db,
+  jobId: string,
+  seenRunId: string | null,
+  e: EndedInTemporal,
+  now = Date.now(),
+): Promise<MigrationJob | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .updateTable('migration_jobs')
+      .set((eb) => ({
+        status: e.status,
+        error: e.error,
+        run_id: e.runId,
+        ...(e.status === 'cancelled'
+          ? { cancelled_by: eb.fn.coalesce('cancelled_by', eb.val(e.by)) }
+          : {}),
+        updated_at: now,
+      }))
+      .where('job_id', '=', jobId)
+      .where('run_id', seenRunId === null ? 'is' : '=', seenRunId)
+      .where('status', 'not in', [...TERMINAL_STATUSES])
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) return undefined;
+    await trx
+      .insertInto('audit_log')
+      .values({
+        ts: now,
+        actor: e.by,
+        action: e.action,
+        target: `job:${jobId}`,
+        details: JSON.stringify(e.details),
+      })
+      .execute();
+    return row;
+  });
+}
+
 /** Progress only (the copy reports it while it runs); never touches the status. */
 export async function updateJobProgress(db: Db, jobId: string, p: JobProgress): Promise<void> {
   await db

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { Client } from '@temporalio/client';
 import {
   DefaultLogger,
   NativeConnection,
@@ -13,6 +14,7 @@ import { MoverMetrics } from '../activities/metrics';
 import type { Logger } from '../runtime/log';
 import { liveGauge, serveMetrics, type Registry } from '../runtime/metrics';
 import { activityMetricsInterceptor } from './activity-metrics';
+import { startReconciler } from './reconciler';
 
 /**
  * The migration worker: polls task queue `dim-migrations` for the workflows in
@@ -32,6 +34,11 @@ export interface WorkerOptions {
   workflowBundleCode?: string;
   /** The process's metrics registry (runtime/metrics.ts); by default the worker's own. */
   registry?: Registry;
+  /**
+   * How often the reconciler (reconciler.ts) ends jobs whose run Temporal terminated;
+   * 0 turns it off. Default 5 s.
+   */
+  reconcileMs?: number;
 }
 
 export interface RunningWorker {
@@ -111,7 +118,29 @@ export async function startMigrationWorker(opts: WorkerOptions): Promise<Running
   });
   registerWorkerGauges(registry, worker);
   opts.log.info('worker polling', { taskQueue: opts.taskQueue, address: opts.address });
-  const done = worker.run().finally(() => connection.close());
+  // Terminated or timed-out runs (Web UI, `temporal workflow terminate`) reach the mirror here.
+  const { db, storage, events } = opts.deps;
+  const reconcileMs = opts.reconcileMs ?? 5000;
+  const reconciler =
+    db && storage && events && reconcileMs > 0
+      ? startReconciler(
+          {
+            db,
+            storage,
+            events,
+            client: new Client({ connection, namespace: opts.namespace }),
+            namespace: opts.namespace,
+            log: opts.log.child({ part: 'reconciler' }),
+            metrics,
+            tuning: opts.deps.tuning,
+          },
+          reconcileMs,
+        )
+      : undefined;
+  const done = worker
+    .run()
+    .finally(() => reconciler?.stop())
+    .finally(() => connection.close());
   return {
     worker,
     done,

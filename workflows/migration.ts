@@ -180,6 +180,7 @@ export async function migration(input: MigrationInput): Promise<MigrationResult>
     requestCancel('temporal', 'cancellation requested through Temporal');
   });
 
+  const resetRun = workflowInfo().runId !== workflowInfo().originalExecutionRunId;
   const setStatus = async (status: JobStatus, error?: string | null) => {
     p.status = status;
     if (error !== undefined) p.error = error;
@@ -190,6 +191,9 @@ export async function migration(input: MigrationInput): Promise<MigrationResult>
         status,
         error,
         runId: workflowInfo().runId,
+        // A run made by a reset in Temporal (Web UI, `temporal workflow reset`): the mirror
+        // starts it afresh (error cleared, audited) at its first status.
+        ...(resetRun ? { reset: true } : {}),
         actors: {
           approved_by: p.approved_by,
           cancelled_by: p.cancel_requested_by,

@@ -106,6 +106,8 @@ export async function startHarness(opts: {
   apiKeys?: ApiKey[];
   /** Give the worker the placement sweep's activity (sweep/service.ts), as `dim up` does. */
   sweep?: boolean;
+  /** The worker's reconciler interval (workers/reconciler.ts); its default when unset. */
+  reconcileMs?: number;
 }): Promise<Harness> {
   const address = opts.address ?? TEMPORAL_ADDRESS;
   const dir = tempDir(opts.name);
@@ -151,6 +153,7 @@ export async function startHarness(opts: {
           taskQueue: opts.taskQueue,
           log: silentLogger,
           workflowBundleCode: opts.bundle,
+          reconcileMs: opts.reconcileMs,
           deps: {
             log: silentLogger,
             db: store.db,
