@@ -444,10 +444,13 @@ export class MigrationService {
         { job_id: job.job_id, job_status: job.status },
       );
     }
+    // Bounded: with Temporal down the client would retry for a long while (503 after 5 s).
     await sendSignal(t, job, () =>
-      t.client.workflow
-        .getHandle(job.workflow_id)
-        .signal(setBandwidthSignal, { by: actor.name, max_bytes_per_s: maxBytesPerS }),
+      t.client.connection.withDeadline(Date.now() + 5000, () =>
+        t.client.workflow
+          .getHandle(job.workflow_id)
+          .signal(setBandwidthSignal, { by: actor.name, max_bytes_per_s: maxBytesPerS }),
+      ),
     );
     const updated = (await setJobBandwidth(this.db, job.job_id, maxBytesPerS)) ?? job;
     await recordAudit(this.db, {

@@ -169,7 +169,9 @@ export async function recordCopyRate(
     .where('job_id', '=', jobId)
     .returning('max_bytes_per_s')
     .executeTakeFirst();
-  return row && { max_bytes_per_s: row.max_bytes_per_s === null ? null : Number(row.max_bytes_per_s) };
+  return (
+    row && { max_bytes_per_s: row.max_bytes_per_s === null ? null : Number(row.max_bytes_per_s) }
+  );
 }
 
 /** Sets a job's bandwidth limit (null: none); a running copy picks it up within a second. */

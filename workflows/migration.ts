@@ -182,7 +182,10 @@ export async function migration(input: MigrationInput): Promise<MigrationResult>
   let bandwidthWrites: Promise<void> = Promise.resolve();
   setHandler(setBandwidthSignal, (a) => {
     const limit = a?.max_bytes_per_s;
-    if (limit !== null && !(typeof limit === 'number' && Number.isSafeInteger(limit) && limit > 0)) {
+    if (
+      limit !== null &&
+      !(typeof limit === 'number' && Number.isSafeInteger(limit) && limit > 0)
+    ) {
       log.warn('bandwidth signal ignored: max_bytes_per_s must be a whole number above 0 or null', {
         jobId: input.jobId,
         by: a?.by,

@@ -119,7 +119,9 @@ const ProgressSchema = z.object({
   bytes_per_s: z
     .number()
     .nullable()
-    .describe("The copy's current rate, bytes per second over the last few seconds; null when not copying"),
+    .describe(
+      "The copy's current rate, bytes per second over the last few seconds; null when not copying",
+    ),
 });
 
 export const JobOut = z.object({
@@ -150,7 +152,9 @@ export const JobOut = z.object({
   max_bytes_per_s: z
     .number()
     .nullable()
-    .describe("The job's bandwidth limit, bytes per second; null: none (the worker's cap still applies)"),
+    .describe(
+      "The job's bandwidth limit, bytes per second; null: none (the worker's cap still applies)",
+    ),
   progress: ProgressSchema,
   temporal_ui_url: z.string().nullable(),
 });
@@ -457,7 +461,7 @@ export function registerJobs(routes: Routes, deps: JobsDeps): void {
       method: 'post',
       path: '/jobs/:job_id/bandwidth',
       summary:
-        "Change the bandwidth limit of a job that has not ended (max_bytes_per_s, null: none): a running copy applies it within a second, where it is. Refused (409) once the job ended",
+        'Change the bandwidth limit of a job that has not ended (max_bytes_per_s, null: none): a running copy applies it within a second, where it is. Refused (409) once the job ended',
       tag: 'jobs',
       role: 'operator',
       params: jobIdParam,
