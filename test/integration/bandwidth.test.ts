@@ -1,6 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { progressQuery, setBandwidthSignal } from '../../workflows/migration-contract';
+import { startChildWorker, type ChildWorker } from '../support/child-worker';
 import {
   bundleWorkflows,
   createDataset,
@@ -145,4 +147,84 @@ test('a running copy follows its limit as it changes, by signal and by the API, 
   const late = await h.request('POST', `/jobs/${jobId}/bandwidth`, { max_bytes_per_s: null });
   expect(late).toMatchObject({ status: 409 });
   await waitForStatus(h, jobId, 'completed');
+});
+
+test('a limit changed while the worker is killed reaches the copy the next worker runs (it replays the workflow, the signal included)', async () => {
+  const taskQueue = `bandwidth-kill-${randomUUID()}`;
+  const k = await startHarness({
+    name: 'bandwidth-kill',
+    taskQueue,
+    bundle: await bundleWorkflows(),
+    worker: false,
+  });
+  const children: ChildWorker[] = [];
+  try {
+    const bundleFile = path.join(k.dir, 'workflow-bundle.js');
+    writeFileSync(bundleFile, await bundleWorkflows());
+    const workerOpts = {
+      address: k.address,
+      taskQueue,
+      dbFile: path.join(k.dir, 'dim.db'),
+      fileRoots: [k.root],
+      bundleFile,
+      tuning: { concurrency: 4, fsync: false },
+    };
+    const files: Record<string, Buffer> = {};
+    for (let i = 0; i < 96; i++)
+      files[`f-${String(i).padStart(3, '0')}.bin`] = randomBytes(64 * KiB);
+    const srcDir = path.join(k.root, 'src', 'bw-kill');
+    writeTree(srcDir, files);
+    const before = treeDigest(srcDir);
+    const total = 96 * 64 * KiB;
+    const id = await createDataset(k, `bw-kill-${randomUUID()}`, fileUri(srcDir), total);
+
+    const first = await startChildWorker(workerOpts);
+    children.push(first);
+    const plan = await k.request('POST', '/plan-migration', {
+      dataset_id: id,
+      target_location: fileUri(path.join(k.root, 'dst', 'bw-kill')),
+      max_bytes_per_s: 64 * KiB,
+    });
+    expect(plan.status).toBe(201);
+    const { job_id: jobId, workflow_id: workflowId } = plan.body as {
+      job_id: string;
+      workflow_id: string;
+    };
+    await waitForJob(
+      k,
+      jobId,
+      (j) => j.status === 'copying' && Number(j.bytes_done) > 3 * 64 * KiB,
+      60_000,
+      'a few objects copied',
+    );
+    first.child.kill('SIGKILL');
+    await first.exited;
+
+    // No worker runs: the signal waits in Temporal, the row takes the limit at once.
+    const fast = 8 * MiB;
+    const raised = await k.request('POST', `/jobs/${jobId}/bandwidth`, { max_bytes_per_s: fast });
+    expect(raised).toMatchObject({ status: 202, body: { max_bytes_per_s: fast } });
+    const atRaise = await waitForJob(k, jobId, () => true);
+    expect(atRaise.status).toBe('copying');
+    expect(Number(atRaise.bytes_done)).toBeLessThan(total);
+
+    // A new worker (a new process: it replays the history, the signal included) finishes it.
+    children.push(await startChildWorker(workerOpts));
+    const done = await waitForStatus(k, jobId, 'completed', 120_000);
+    expect(done).toMatchObject({ max_bytes_per_s: fast, bytes_per_s: null });
+    expect(treeDigest(path.join(k.root, 'dst', 'bw-kill'))).toEqual(before);
+    const p = await k.client.workflow.getHandle(workflowId).query(progressQuery);
+    expect(p).toMatchObject({
+      status: 'completed',
+      max_bytes_per_s: fast,
+      bandwidth_set_by: 'anonymous',
+    });
+    // The retried copy kept what the killed one had written.
+    expect(p.copy_attempts).toBeGreaterThanOrEqual(2);
+    expect(p.bytes_resumed).toBeGreaterThan(0);
+    expect(p.bytes_copied + p.bytes_resumed).toBe(total);
+  } finally {
+    for (const c of children) c.child.kill('SIGKILL');
+    await k.close();
+  }
 });
