@@ -433,7 +433,6 @@ export class MigrationService {
     maxBytesPerS: number | null,
     actor: Actor,
   ): Promise<MigrationJob> {
-    const t = needTemporal(this.deps.temporal);
     const job = await this.load(jobId);
     if (TERMINAL_STATUSES.includes(job.status)) {
       throw new DimError(
@@ -444,6 +443,7 @@ export class MigrationService {
         { job_id: job.job_id, job_status: job.status },
       );
     }
+    const t = needTemporal(this.deps.temporal);
     // Bounded: with Temporal down the client would retry for a long while (503 after 5 s).
     await sendSignal(t, job, () =>
       t.client.connection.withDeadline(Date.now() + 5000, () =>
