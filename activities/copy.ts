@@ -38,6 +38,11 @@ export interface CopyControl {
   resume?: CopyCheckpoint;
   /** Called on every change; the caller decides how often to pass it on. */
   progress(cp: CopyCheckpoint): void;
+  /**
+   * The bandwidth limit of this copy, which the caller may change while it runs (the job's
+   * limit, capped by the worker's). Absent: tuning.maxBytesPerSecond, fixed.
+   */
+  throttle?: Throttle;
 }
 
 /** Same location, or one inside the other: a copy would read what it writes. */
@@ -239,7 +244,8 @@ export async function copyDataset(
   report();
 
   // 5. Copy the rest: small objects many at a time, large ones resumable where possible.
-  const throttle = t.maxBytesPerSecond ? new Throttle(t.maxBytesPerSecond) : undefined;
+  const throttle =
+    ctl.throttle ?? (t.maxBytesPerSecond ? new Throttle(t.maxBytesPerSecond) : undefined);
   const writer = new ManifestWriter(env, jobId);
   const algorithm = chooseHash(src, dst, t.fileHash);
   // Both ends offer a bulk path (file:// to file://): small objects read and written whole,

@@ -3,8 +3,11 @@ import type { EventSink } from '../events/sink';
 import type { Logger } from '../runtime/log';
 import type { StorageDriver } from '../storage/driver';
 import type { Db } from '../store/db';
-import { switchDataset, updateJobProgress } from '../store/jobs';
+import { setJobBandwidth, switchDataset, updateJobProgress } from '../store/jobs';
 import { getJob } from '../store/jobs';
+import { effectiveLimit } from '../migrations/bandwidth';
+import { watchBandwidth } from './bandwidth';
+import { Throttle } from './throttle';
 import { cleanupDestination, retireSource } from './cleanup';
 import { copyDataset } from './copy';
 import { recheckSource } from './recheck';
@@ -18,6 +21,7 @@ import type {
   CopyCheckpoint,
   CopyInput,
   CopyResult,
+  BandwidthInput,
   RecheckInput,
   RecheckResult,
   RetireInput,
@@ -156,6 +160,20 @@ export function createMigrationActivities(deps: MigrationDeps) {
       const beat = () => {
         if (latest) ctx.heartbeat(latest);
       };
+      // The job's bandwidth limit as it is now (a signal may have changed it since the plan),
+      // capped by this worker's; re-read every second while the copy runs.
+      const job = await getJob(e.db, input.jobId);
+      const workerLimit = deps.tuning?.maxBytesPerSecond;
+      const throttle = new Throttle(effectiveLimit(job?.max_bytes_per_s, workerLimit));
+      let copied = 0;
+      const bandwidth = watchBandwidth({
+        db: e.db,
+        jobId: input.jobId,
+        workerLimit,
+        throttle,
+        copied: () => copied,
+        log: deps.log,
+      });
       const timer = setInterval(beat, HEARTBEAT_MS);
       if (ctx.info.attempt > 1) {
         deps.log.info('copy resumes', {
@@ -169,7 +187,9 @@ export function createMigrationActivities(deps: MigrationDeps) {
           signal,
           attempt: ctx.info.attempt,
           resume,
+          throttle,
           progress(cp) {
+            copied = cp.bytes_copied;
             latest = { ...cp, cursor: [...cp.cursor] };
             track?.(cp);
             const now = Date.now();
@@ -191,12 +211,22 @@ export function createMigrationActivities(deps: MigrationDeps) {
         throw endOfAttempt(ctx, deps, err);
       } finally {
         clearInterval(timer);
+        await bandwidth.stop();
         deps.metrics?.end(stepId);
         await held
           .release()
           .catch((err: unknown) =>
             deps.log.warn('could not release the job write lease', { err: String(err) }),
           );
+      }
+    },
+
+    /** Records a job's bandwidth limit (the workflow's `setBandwidth` signal); a running copy reads it. */
+    async setJobBandwidth(input: BandwidthInput): Promise<void> {
+      try {
+        await setJobBandwidth(env().db, input.jobId, input.maxBytesPerS);
+      } catch (err) {
+        throw toActivityFailure(err);
       }
     },
 

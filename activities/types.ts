@@ -51,6 +51,12 @@ export interface CopyResult {
   attempt: number;
 }
 
+/** A job's new bandwidth limit, bytes per second (null: none). */
+export interface BandwidthInput {
+  jobId: string;
+  maxBytesPerS: number | null;
+}
+
 export interface VerifyInput {
   jobId: string;
   destUri: string;

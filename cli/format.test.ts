@@ -1,5 +1,5 @@
 import { problemLine } from './client';
-import { bytes, duration, progressLine, table } from './format';
+import { bytes, duration, parseByteRate, progressLine, table } from './format';
 import { modelSummary } from './commands/api';
 
 describe('CLI output', () => {
@@ -42,6 +42,35 @@ describe('CLI output', () => {
       /^copying\s+1\.0 KiB \/ 4\.0 KiB \(25%\)  1\/4 objects  1\.0 KiB\/s  ETA 3s$/,
     );
     expect(progressLine(p, undefined)).toMatch(/objects {2}- {2}ETA -$/);
+  });
+
+  it('progress line: the bandwidth limit when the job has one', () => {
+    const p = {
+      status: 'copying',
+      bytes_done: 0,
+      bytes_total: 0,
+      objects_done: 0,
+      objects_total: 0,
+    };
+    expect(progressLine(p, 1024, 10 * 1024 * 1024)).toMatch(
+      /1\.0 KiB\/s {2}ETA - {2}\(limit 10\.0 MiB\/s\)$/,
+    );
+    expect(progressLine(p, 1024, null)).not.toMatch(/limit/);
+  });
+
+  it('bandwidths typed by people: binary and decimal units, /s, off', () => {
+    expect(parseByteRate('65536')).toBe(65536);
+    expect(parseByteRate('10MiB')).toBe(10 * 1024 * 1024);
+    expect(parseByteRate('10M')).toBe(10 * 1024 * 1024);
+    expect(parseByteRate('10mb')).toBe(10_000_000);
+    expect(parseByteRate('512K')).toBe(512 * 1024);
+    expect(parseByteRate('1.5GiB/s')).toBe(1.5 * 1024 ** 3);
+    expect(parseByteRate(' 2 kB/s ')).toBe(2000);
+    expect(parseByteRate('100Bps')).toBe(100);
+    for (const off of ['off', 'none', 'OFF', '0']) expect(parseByteRate(off)).toBeNull();
+    for (const bad of ['', 'fast', '10 furlongs', '-5M', '1e6', '0.1']) {
+      expect(() => parseByteRate(bad)).toThrow(/is no bandwidth/);
+    }
   });
 
   it('a problem answer is its detail, naming the field once, and the status', () => {

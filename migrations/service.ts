@@ -12,6 +12,7 @@ import type { Db } from '../store/db';
 import {
   CANCELLABLE_STATUSES,
   getJob,
+  setJobBandwidth,
   getJobByKey,
   listJobs,
   TERMINAL_STATUSES,
@@ -33,8 +34,10 @@ import {
   approveSignal,
   cancelSignal,
   migrationWorkflowId,
+  setBandwidthSignal,
   type MigrationProgress,
 } from '../workflows/migration-contract';
+import { jobLimit } from './bandwidth';
 import { effectiveSafety, type PlannerRole, type Safety, type SafetyPolicy } from './precedence';
 import {
   needTemporal,
@@ -82,11 +85,13 @@ export interface PlanRequest {
   retire_grace_s?: number;
   job_key?: string;
   recommendation_id?: number;
+  /** Bandwidth limit in bytes per second; null: none; absent: the policy's (migrations/bandwidth.ts). */
+  max_bytes_per_s?: number | null;
 }
 
 export type PlanOptions = Pick<
   PlanRequest,
-  'require_approval' | 'retire_source' | 'retire_grace_s' | 'job_key'
+  'require_approval' | 'retire_source' | 'retire_grace_s' | 'job_key' | 'max_bytes_per_s'
 >;
 
 /** One rule a plan must pass, and how it fared in a dry run. */
@@ -255,10 +260,13 @@ export class MigrationService {
       return { job: await this.ensureStarted(t, known), created: false };
     }
     const policyName = d.policy ?? DEFAULT_POLICY_NAME;
-    const safety = effectiveSafety(
-      safetyPolicy(policyName, await getPolicy(db, policyName)),
-      req,
-      actor.role,
+    const policy = await getPolicy(db, policyName);
+    const safety = effectiveSafety(safetyPolicy(policyName, policy), req, actor.role);
+    const maxBytesPerS = jobLimit(
+      policy?.max_bytes_per_s === null || policy?.max_bytes_per_s === undefined
+        ? null
+        : Number(policy.max_bytes_per_s),
+      req.max_bytes_per_s,
     );
     const key = explicitKey ?? derivedJobKey(d, dest, storageClass);
     const now = Date.now();
@@ -286,6 +294,7 @@ export class MigrationService {
       four_eyes: safety.fourEyes ? 1 : 0,
       approvers: JSON.stringify(safety.approvers),
       retire_linked_files: safety.retireLinkedFiles ? 1 : 0,
+      max_bytes_per_s: maxBytesPerS,
       submitted_at: now,
       updated_at: now,
       dest_key: destKey,
@@ -320,6 +329,7 @@ export class MigrationService {
           storage_class: storageClass,
           policy: policyName,
           ...safety,
+          max_bytes_per_s: maxBytesPerS,
           recommendation_id: job.recommendation_id,
         },
       });
@@ -411,6 +421,49 @@ export class MigrationService {
       }),
     );
     return job;
+  }
+
+  /**
+   * Changes the bandwidth limit of a job that has not ended (null: none of its own; the
+   * worker's cap still applies). The workflow is signalled, and the job row, which a running
+   * copy reads every second, is written at once: the copy speeds up or slows down where it is.
+   */
+  async setBandwidth(
+    jobId: string,
+    maxBytesPerS: number | null,
+    actor: Actor,
+  ): Promise<MigrationJob> {
+    const job = await this.load(jobId);
+    if (TERMINAL_STATUSES.includes(job.status)) {
+      throw new DimError(
+        'conflict',
+        409,
+        `job ${job.job_id} has ended (${job.status}): its bandwidth limit can no longer change`,
+        undefined,
+        { job_id: job.job_id, job_status: job.status },
+      );
+    }
+    const t = needTemporal(this.deps.temporal);
+    // Bounded: with Temporal down the client would retry for a long while (503 after 5 s).
+    await sendSignal(t, job, () =>
+      t.client.connection.withDeadline(Date.now() + 5000, () =>
+        t.client.workflow
+          .getHandle(job.workflow_id)
+          .signal(setBandwidthSignal, { by: actor.name, max_bytes_per_s: maxBytesPerS }),
+      ),
+    );
+    const updated = (await setJobBandwidth(this.db, job.job_id, maxBytesPerS)) ?? job;
+    await recordAudit(this.db, {
+      actor: actor.name,
+      action: 'job.bandwidth_changed',
+      target: `job:${job.job_id}`,
+      details: {
+        from: job.max_bytes_per_s === null ? null : Number(job.max_bytes_per_s),
+        to: maxBytesPerS,
+        status: job.status,
+      },
+    });
+    return updated;
   }
 
   /** Runs a failed job again with the inputs recorded on its row (its workflow id stays). */

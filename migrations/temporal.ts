@@ -53,6 +53,7 @@ export function migrationInput(job: MigrationJob): MigrationInput {
     requestedBy: job.requested_by,
     fourEyes: job.four_eyes === 1,
     approvers: parseApprovers(job.approvers),
+    maxBytesPerS: job.max_bytes_per_s === null ? null : Number(job.max_bytes_per_s),
   };
 }
 

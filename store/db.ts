@@ -13,6 +13,7 @@ import * as m008retention from './migrations/008-retention';
 import * as m009models from './migrations/009-models';
 import * as m010sweep from './migrations/010-sweep';
 import * as m012hash from './migrations/012-manifest-hash-algorithm';
+import * as m013bandwidth from './migrations/013-bandwidth';
 import type { Database } from './schema';
 
 /**
@@ -41,6 +42,7 @@ const migrations: Record<string, Migration> = {
   '009-models': m009models,
   '010-sweep': m010sweep,
   '012-manifest-hash-algorithm': m012hash,
+  '013-bandwidth': m013bandwidth,
 };
 
 class InCodeMigrations implements MigrationProvider {

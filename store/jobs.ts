@@ -264,6 +264,40 @@ export async function updateJobProgress(db: Db, jobId: string, p: JobProgress): 
     .execute();
 }
 
+/**
+ * Records the copy's current rate (null: it stopped copying) and answers the job's bandwidth
+ * limit as it stands now (undefined: no such job). One statement: the copy calls it every second.
+ */
+export async function recordCopyRate(
+  db: Db,
+  jobId: string,
+  bytesPerS: number | null,
+): Promise<{ max_bytes_per_s: number | null } | undefined> {
+  const row = await db
+    .updateTable('migration_jobs')
+    .set({ bytes_per_s: bytesPerS === null ? null : Math.round(bytesPerS) })
+    .where('job_id', '=', jobId)
+    .returning('max_bytes_per_s')
+    .executeTakeFirst();
+  return (
+    row && { max_bytes_per_s: row.max_bytes_per_s === null ? null : Number(row.max_bytes_per_s) }
+  );
+}
+
+/** Sets a job's bandwidth limit (null: none); a running copy picks it up within a second. */
+export async function setJobBandwidth(
+  db: Db,
+  jobId: string,
+  maxBytesPerS: number | null,
+): Promise<MigrationJob | undefined> {
+  return db
+    .updateTable('migration_jobs')
+    .set({ max_bytes_per_s: maxBytesPerS, updated_at: Date.now() })
+    .where('job_id', '=', jobId)
+    .returningAll()
+    .executeTakeFirst();
+}
+
 // ---------------------------------------------------------------------------------------
 // the manifest (migration_objects)
 

@@ -12,6 +12,7 @@ export type PolicyValues = Omit<
   | 'retire_linked_files'
   | 'max_moves_per_sweep'
   | 'max_bytes_per_day'
+  | 'max_bytes_per_s'
 > & {
   /** Default 0: retire keeps source files with other hard links. */
   retire_linked_files?: number;
@@ -19,6 +20,8 @@ export type PolicyValues = Omit<
   max_moves_per_sweep?: number;
   /** Default null: no daily cap. */
   max_bytes_per_day?: number | null;
+  /** Default null: the policy's migrations have no bandwidth limit of their own. */
+  max_bytes_per_s?: number | null;
 };
 
 export async function getPolicy(db: Db, name: string): Promise<Policy | undefined> {

@@ -55,6 +55,8 @@ export interface PoliciesTable {
   max_moves_per_sweep: Generated<number>;
   /** Bytes the sweep may start moving for this policy's datasets in any 24 hours; null: no cap. */
   max_bytes_per_day: number | null;
+  /** Default bandwidth limit of this policy's migrations, bytes per second; null: none (migration 013). */
+  max_bytes_per_s: Generated<number | null>;
   created_at: number;
   updated_at: number;
 }
@@ -292,6 +294,10 @@ export interface MigrationJobsTable {
   /** Location keys of the source and destination: the job owns both until it ends (invariant 9). */
   source_key: string | null;
   dest_key: string | null;
+  /** The job's bandwidth limit, bytes per second (plan, else policy; changed by a signal); null: none. */
+  max_bytes_per_s: Generated<number | null>;
+  /** The copy's current rate, bytes per second over the last few seconds; null when not copying. */
+  bytes_per_s: Generated<number | null>;
 }
 
 /** The per-object manifest of a migration: what was copied and verified, with checksums. */

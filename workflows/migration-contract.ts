@@ -25,6 +25,8 @@ export interface MigrationInput {
   fourEyes?: boolean;
   /** Caller names allowed to approve (absent or empty: anyone who may send the signal). */
   approvers?: string[];
+  /** The job's bandwidth limit when planned, bytes per second (absent or null: none). */
+  maxBytesPerS?: number | null;
 }
 
 export interface Refusal {
@@ -56,6 +58,10 @@ export interface MigrationProgress {
   source_retired: boolean;
   /** Who retired the source: `policy` after the grace period, or who sent `retireNow`. */
   retired_by?: string | null;
+  /** The job's bandwidth limit now, bytes per second (null: none; the worker's cap still applies). */
+  max_bytes_per_s?: number | null;
+  /** Who last changed it with `setBandwidth` (null: as planned). */
+  bandwidth_set_by?: string | null;
 }
 
 export type MigrationResult = MigrationProgress;
@@ -74,6 +80,14 @@ export const cancelSignal = defineSignal<[SignalArgs?]>('cancel');
 export const retireNowSignal = defineSignal<[SignalArgs?]>('retireNow');
 /** Keeps the source: the retirement is skipped (the job still completes). */
 export const keepSourceSignal = defineSignal<[SignalArgs?]>('keepSource');
+export interface BandwidthArgs {
+  by?: string;
+  /** Bytes per second, a whole number above 0; null: no limit of the job's own. */
+  max_bytes_per_s: number | null;
+}
+
+/** Changes the job's bandwidth limit; a running copy applies it within a second, without restarting. */
+export const setBandwidthSignal = defineSignal<[BandwidthArgs]>('setBandwidth');
 export const progressQuery = defineQuery<MigrationProgress>('progress');
 
 export const searchAttributes = {

@@ -25,6 +25,7 @@ import {
   progressQuery,
   retireNowSignal,
   searchAttributes,
+  setBandwidthSignal,
   type MigrationInput,
   type MigrationProgress,
   type MigrationResult,
@@ -66,7 +67,7 @@ const { copy, verify } = proxyActivities<Activities>({
 });
 
 /** Short bookkeeping: retried for as long as the database needs. */
-const { updateStatus, switchDataset } = proxyActivities<Activities>({
+const { updateStatus, switchDataset, setJobBandwidth } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: retry(undefined, '30 seconds'),
   cancellationType: ActivityCancellationType.TRY_CANCEL,
@@ -112,6 +113,8 @@ export async function migration(input: MigrationInput): Promise<MigrationResult>
     retire_at: null,
     source_retired: false,
     retired_by: null,
+    max_bytes_per_s: input.maxBytesPerS ?? null,
+    bandwidth_set_by: null,
   };
   let cancelReason: string | undefined;
   /** Set (synchronously, before anything awaits) once the switch may begin. */
@@ -172,6 +175,34 @@ export async function migration(input: MigrationInput): Promise<MigrationResult>
   });
   setHandler(keepSourceSignal, () => {
     keepSource = true;
+  });
+  // A new bandwidth limit: kept for `progress` and written to the job row, where the running
+  // copy reads it every second (activities/bandwidth.ts). The writes go one after the other,
+  // so the row ends with the last limit signalled, whoever sent it (API, Temporal CLI).
+  let bandwidthWrites: Promise<void> = Promise.resolve();
+  setHandler(setBandwidthSignal, (a) => {
+    const limit = a?.max_bytes_per_s;
+    if (
+      limit !== null &&
+      !(typeof limit === 'number' && Number.isSafeInteger(limit) && limit > 0)
+    ) {
+      log.warn('bandwidth signal ignored: max_bytes_per_s must be a whole number above 0 or null', {
+        jobId: input.jobId,
+        by: a?.by,
+      });
+      return;
+    }
+    p.max_bytes_per_s = limit;
+    p.bandwidth_set_by = a.by ?? 'unknown';
+    bandwidthWrites = bandwidthWrites
+      .then(() =>
+        CancellationScope.nonCancellable(() =>
+          setJobBandwidth({ jobId: input.jobId, maxBytesPerS: limit }),
+        ),
+      )
+      .catch((err: unknown) =>
+        log.warn('could not record the bandwidth limit', { error: describe(err).message }),
+      );
   });
   // A cancellation request from Temporal itself (Web UI, `temporal workflow cancel`).
   let nativeCancel = false;

@@ -46,6 +46,14 @@ const jobKey = z
   .max(128, 'must be at most 128 characters')
   .regex(/^[A-Za-z0-9._:-]+$/, 'may hold letters, digits, ".", "_", ":" and "-"');
 
+/** A bandwidth limit in bytes per second, or null for none (plans, policies, running jobs). */
+export const bytesPerSecond = z
+  .number({ error: 'must be a number of bytes per second, or null for no limit' })
+  .int('must be a whole number of bytes per second')
+  .positive('must be a positive number of bytes per second (null: no limit)')
+  .max(Number.MAX_SAFE_INTEGER, `must be at most ${Number.MAX_SAFE_INTEGER}`)
+  .nullable();
+
 const planOptions = {
   require_approval: z.boolean({ error: 'must be true or false' }).optional(),
   retire_source: z.boolean({ error: 'must be true or false' }).optional(),
@@ -56,6 +64,11 @@ const planOptions = {
     .max(30 * 86400, 'must be at most 30 days (2592000 s)')
     .optional(),
   job_key: jobKey.optional(),
+  max_bytes_per_s: bytesPerSecond
+    .optional()
+    .describe(
+      "Bandwidth limit of the copy, bytes per second; null: none; left out: the policy's. The worker's DIM_COPY_MAX_BYTES_PER_S caps it",
+    ),
 };
 
 export const PlanMigration = z.strictObject({
@@ -87,6 +100,12 @@ const jobIdParam = z.object({
   job_id: z.uuid({ error: 'must be a job id (a UUID)' }),
 });
 
+const BandwidthBody = z.strictObject({
+  max_bytes_per_s: bytesPerSecond.describe(
+    "The job's new bandwidth limit, bytes per second; null: none of its own (the worker's DIM_COPY_MAX_BYTES_PER_S still caps it)",
+  ),
+});
+
 const SignalBody = z.strictObject({
   reason: z.string().min(1).max(500, 'must be at most 500 characters').optional(),
 });
@@ -97,6 +116,12 @@ const ProgressSchema = z.object({
   objects_done: z.number(),
   objects_total: z.number(),
   percent: z.number().nullable(),
+  bytes_per_s: z
+    .number()
+    .nullable()
+    .describe(
+      "The copy's current rate, bytes per second over the last few seconds; null when not copying",
+    ),
 });
 
 export const JobOut = z.object({
@@ -124,6 +149,12 @@ export const JobOut = z.object({
   approved_by: z.string().nullable(),
   cancelled_by: z.string().nullable(),
   retired_by: z.string().nullable(),
+  max_bytes_per_s: z
+    .number()
+    .nullable()
+    .describe(
+      "The job's bandwidth limit, bytes per second; null: none (the worker's cap still applies)",
+    ),
   progress: ProgressSchema,
   temporal_ui_url: z.string().nullable(),
 });
@@ -233,6 +264,7 @@ export function jobJson(job: MigrationJob, t?: TemporalDeps, live?: MigrationPro
     approved_by: job.approved_by,
     cancelled_by: job.cancelled_by,
     retired_by: job.retired_by,
+    max_bytes_per_s: job.max_bytes_per_s === null ? null : Number(job.max_bytes_per_s),
     progress: {
       bytes_done: bytesDone,
       bytes_total: bytesTotal,
@@ -244,6 +276,8 @@ export function jobJson(job: MigrationJob, t?: TemporalDeps, live?: MigrationPro
           : bytesTotal > 0
             ? Math.min(100, Math.round((bytesDone / bytesTotal) * 1000) / 10)
             : null,
+      bytes_per_s:
+        job.status === 'copying' && job.bytes_per_s !== null ? Number(job.bytes_per_s) : null,
     },
     temporal_ui_url: uiUrl(t, job),
   };
@@ -420,6 +454,25 @@ export function registerJobs(routes: Routes, deps: JobsDeps): void {
       );
       return { status: 202, body: jobJson(job, t) };
     },
+  );
+
+  routes.add(
+    {
+      method: 'post',
+      path: '/jobs/:job_id/bandwidth',
+      summary:
+        'Change the bandwidth limit of a job that has not ended (max_bytes_per_s, null: none): a running copy applies it within a second, where it is. Refused (409) once the job ended',
+      tag: 'jobs',
+      role: 'operator',
+      params: jobIdParam,
+      body: BandwidthBody,
+      response: JobOut,
+      success: [202],
+    },
+    async ({ params, body, caller }) => ({
+      status: 202,
+      body: jobJson(await service.setBandwidth(params.job_id, body.max_bytes_per_s, caller), t),
+    }),
   );
 
   const retrySpec = {

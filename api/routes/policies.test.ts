@@ -26,6 +26,7 @@ describe('policies API', () => {
       auto_apply: false,
       max_moves_per_sweep: 10,
       max_bytes_per_day: null,
+      max_bytes_per_s: null,
       four_eyes: false,
       approvers: [],
       created_at: expect.any(String),

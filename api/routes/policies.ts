@@ -13,6 +13,7 @@ import type { Db } from '../../store/db';
 import type { Policy } from '../../store/schema';
 import { iso, page, pageOf, pageQuery, type Routes } from '../route';
 import { tierSchema } from './datasets';
+import { bytesPerSecond } from './jobs';
 
 /**
  * Policies: what placement and migration may do with the datasets that name them. A policy
@@ -105,6 +106,11 @@ export const PolicyBody = z
       .describe(
         "Bytes the placement sweep may start moving for this policy's datasets in any 24 hours; null: no cap",
       ),
+    max_bytes_per_s: bytesPerSecond
+      .default(null)
+      .describe(
+        "Bandwidth limit of this policy's migrations, bytes per second (a plan's max_bytes_per_s overrides it); null: none",
+      ),
     four_eyes: z
       .boolean({ error: 'must be true or false' })
       .default(false)
@@ -141,6 +147,7 @@ export const PolicyOut = z.object({
   auto_apply: z.boolean(),
   max_moves_per_sweep: z.number(),
   max_bytes_per_day: z.number().nullable(),
+  max_bytes_per_s: z.number().nullable(),
   four_eyes: z.boolean(),
   approvers: z.array(z.string()),
   created_at: z.string(),
@@ -163,6 +170,7 @@ export function policyJson(p: Policy): z.infer<typeof PolicyOut> {
     auto_apply: p.auto_apply === 1,
     max_moves_per_sweep: p.max_moves_per_sweep,
     max_bytes_per_day: p.max_bytes_per_day === null ? null : Number(p.max_bytes_per_day),
+    max_bytes_per_s: p.max_bytes_per_s === null ? null : Number(p.max_bytes_per_s),
     four_eyes: p.four_eyes === 1,
     approvers: parseApprovers(p.approvers),
     created_at: iso(p.created_at)!,
@@ -222,6 +230,7 @@ export function registerPolicies(routes: Routes, deps: { db: Db }): void {
         auto_apply: v.auto_apply ? 1 : 0,
         max_moves_per_sweep: v.max_moves_per_sweep,
         max_bytes_per_day: v.max_bytes_per_day,
+        max_bytes_per_s: v.max_bytes_per_s,
         four_eyes: v.four_eyes ? 1 : 0,
         approvers: JSON.stringify([...new Set(v.approvers)]),
       });

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { CliError, createClient, type ApiClient } from '../client';
-import { bytes, progressLine, table, type ProgressSample } from '../format';
+import { bytes, parseByteRate, progressLine, table, type ProgressSample } from '../format';
 import type { Config } from '../../config';
 import type { SweepReport } from '../../sweep/service';
 
@@ -40,6 +40,19 @@ const positiveInt = (what: string) => (v: string) => {
   if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`must be a whole number of ${what}`);
   return Number(v);
 };
+
+/** A bandwidth argument (10MiB, 512K, off) for commander: bytes per second, or null for none. */
+const byteRate = (v: string): number | null => {
+  try {
+    return parseByteRate(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+};
+
+/** A limit for people: `10.0 MiB/s (10485760 B/s)`, or `none`. */
+const limitText = (n: number | null | undefined) =>
+  n === null || n === undefined ? 'none' : `${bytes(n)}/s (${n} B/s)`;
 
 const q = (params: Record<string, string | number | undefined>) => {
   const s = new URLSearchParams();
@@ -202,6 +215,8 @@ function jobDetail(j: Json): string {
         'progress',
         `${bytes(p.bytes_done)} / ${bytes(p.bytes_total)}, ${p.objects_done}/${p.objects_total} objects`,
       ],
+      ['bandwidth limit', limitText(j.live?.max_bytes_per_s ?? j.max_bytes_per_s)],
+      ['rate', j.progress?.bytes_per_s == null ? '-' : `${bytes(j.progress.bytes_per_s)}/s`],
       ['require approval', j.require_approval],
       ['approved by', j.approved_by],
       ['retire source', j.retire_source],
@@ -227,7 +242,9 @@ export async function watchJob(ctx: Ctx, jobId: string): Promise<number> {
     const job = await ctx.api.call<Json>('GET', `/jobs/${encodeURIComponent(jobId)}`);
     const p = progressOf(job);
     const now = Date.now();
-    if (last && now > last.at && p.bytes_done >= last.bytes) {
+    if (typeof job.progress?.bytes_per_s === 'number') {
+      rate = job.progress.bytes_per_s; // the copy's own measure, over its last few seconds
+    } else if (last && now > last.at && p.bytes_done >= last.bytes) {
       rate = ((p.bytes_done - last.bytes) * 1000) / (now - last.at);
     }
     last = { at: now, bytes: p.bytes_done };
@@ -235,7 +252,11 @@ export async function watchJob(ctx: Ctx, jobId: string): Promise<number> {
     if (ctx.json) {
       io.out(JSON.stringify(job) + '\n');
     } else {
-      const line = progressLine(p, done ? undefined : rate);
+      const line = progressLine(
+        p,
+        done ? undefined : rate,
+        done ? null : (job.live?.max_bytes_per_s ?? job.max_bytes_per_s),
+      );
       if (io.tty) io.out(`\r\x1b[2K${line}`);
       else if (line !== printed) io.out(line + '\n');
       printed = line;
@@ -493,12 +514,17 @@ export function addClientCommands(program: Command, config: () => Config, io: Cl
     .option('--retire-source', 'delete the source after the switch (and its grace period)')
     .option('--wait', 'watch the job until it ends (exit 0 on completed)')
     .option(
+      '--limit <rate>',
+      "bandwidth limit of the copy, bytes per second with an optional unit (512K, 10MiB, 10MB), or off; default: the policy's",
+      byteRate,
+    )
+    .option(
       '--dry-run',
       'show what the plan would move, cost and check, and start nothing (exit 1 when a check fails)',
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  dim plan logs-2024 --to file:///srv/cold/logs-2024 --dry-run\n  dim plan logs-2024 --to file:///srv/cold/logs-2024 --class archive --wait',
+      '\nExamples:\n  dim plan logs-2024 --to file:///srv/cold/logs-2024 --dry-run\n  dim plan logs-2024 --to file:///srv/cold/logs-2024 --class archive --wait\n  dim plan logs-2024 --to s3://dim-warm/logs-2024 --limit 50MiB',
     )
     .action(
       act(async (c, [ref], o) => {
@@ -508,6 +534,7 @@ export function addClientCommands(program: Command, config: () => Config, io: Cl
           storage_class: o.class,
           ...(o.requireApproval ? { require_approval: true } : {}),
           ...(o.retireSource ? { retire_source: true } : {}),
+          ...(o.limit !== undefined ? { max_bytes_per_s: o.limit } : {}),
         };
         if (o.dryRun) {
           const d = await c.api.call<Json>('POST', '/plan-migration', { ...body, dry_run: true });
@@ -528,7 +555,7 @@ export function addClientCommands(program: Command, config: () => Config, io: Cl
 
   const jobs = program
     .command('jobs')
-    .description('list, show, watch, approve, cancel and retry migrations');
+    .description('list, show, watch, approve, cancel, retry and limit migrations');
   jobs
     .command('ls')
     .description('migration jobs, newest first')
@@ -583,6 +610,34 @@ export function addClientCommands(program: Command, config: () => Config, io: Cl
       }),
     );
   }
+
+  jobs
+    .command('limit')
+    .description(
+      "change a running job's bandwidth limit (POST /jobs/{id}/bandwidth): the copy speeds up or slows down where it is",
+    )
+    .argument('<job>', 'job id')
+    .argument(
+      '<rate>',
+      'bytes per second with an optional unit: 512K, 10MiB or 10M (binary), 10MB (decimal); off: no limit',
+      byteRate,
+    )
+    .addHelpText(
+      'after',
+      "\nThe worker's DIM_COPY_MAX_BYTES_PER_S still caps the copy.\n\nExamples:\n  dim jobs limit 0b9e… 10MiB\n  dim jobs limit 0b9e… off",
+    )
+    .action(
+      act(async (c, [id, rate]) => {
+        const j = await c.api.call<Json>('POST', `/jobs/${encodeURIComponent(id)}/bandwidth`, {
+          max_bytes_per_s: rate,
+        });
+        print(
+          c,
+          j,
+          () => `job ${j.job_id} (${j.status}): bandwidth limit ${limitText(j.max_bytes_per_s)}\n`,
+        );
+      }),
+    );
 
   const policies = program.command('policies').description('placement policies');
   policies

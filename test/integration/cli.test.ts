@@ -297,6 +297,46 @@ describe('dim (the CLI) against the API', () => {
     );
   });
 
+  it('jobs limit: human units, one line for a bad rate or a job that ended; watch shows rate and limit', async () => {
+    const bad = await dim(['jobs', 'limit', randomUUID(), 'fast']);
+    expect(bad.code).toBe(2);
+    expect(bad.err.trimEnd().split('\n')).toHaveLength(1);
+    expect(bad.err).toMatch(/"fast" is no bandwidth/);
+
+    const ended = await addJob({ status: 'completed', max_bytes_per_s: 1024 });
+    const late = await dim(['jobs', 'limit', ended, '10MiB']);
+    expect(late.code).toBe(1);
+    expect(late.err).toMatch(/^dim: job \S+ has ended \(completed\).*\(HTTP 409\)\n$/);
+    const show = await dim(['jobs', 'show', ended]);
+    expect(show.out).toMatch(/^bandwidth limit\s+1\.0 KiB\/s \(1024 B\/s\)$/m);
+
+    const running = await addJob({
+      bytes_total: 4096,
+      bytes_done: 1024,
+      objects_total: 4,
+      objects_done: 1,
+      max_bytes_per_s: 10 * 1024 * 1024,
+      bytes_per_s: 2048,
+    });
+    let finished = false;
+    const r = await dim(['jobs', 'watch', running], {
+      onOut: (soFar) => {
+        if (finished || !soFar.includes('\n')) return;
+        finished = true;
+        void api.store.db
+          .updateTable('migration_jobs')
+          .set({ status: 'completed', bytes_done: 4096, objects_done: 4, bytes_per_s: null })
+          .where('job_id', '=', running)
+          .execute();
+      },
+    });
+    expect(r.code).toBe(0);
+    // The copy's own rate (progress.bytes_per_s), and the job's limit.
+    expect(r.out.split('\n')[0]).toMatch(
+      /^copying\s+1\.0 KiB \/ 4\.0 KiB \(25%\)\s+1\/4 objects\s+2\.0 KiB\/s\s+ETA 2s\s+\(limit 10\.0 MiB\/s\)$/,
+    );
+  });
+
   it('jobs ls and show: table and JSON', async () => {
     const jobId = await addJob({ status: 'failed', error: 'copy: disk full' });
     const show = await dim(['jobs', 'show', jobId, '--json']);
