@@ -13,8 +13,16 @@ import {
   setSourceRealPath,
   type ManifestRow,
 } from '../store/jobs';
+import { StorageErrors } from '../errors';
 import { MoverErrors } from './failures';
-import { chooseHash, createDigest, HashingStream, type HashAlgorithm } from './hashing';
+import {
+  chooseHash,
+  createDigest,
+  hashLabel,
+  HashingStream,
+  SourceCheck,
+  type HashAlgorithm,
+} from './hashing';
 import type { MoverEnv } from './mover-env';
 import { Throttle } from './throttle';
 import type { CopyCheckpoint, CopyInput, CopyResult, PartCursor } from './types';
@@ -419,6 +427,8 @@ async function resumableDriverCopy(
   },
 ): Promise<{ sha256: string; size: number }> {
   const hash = createDigest(opts.algorithm);
+  const check = new SourceCheck(opts.algorithm);
+  check.expect(o.checksum);
   let seen = 0;
   const uri = objectUri(input.sourceUri, o.key);
   const info = await dst.writeResumable!(input.destUri, o.key, {
@@ -439,7 +449,7 @@ async function resumableDriverCopy(
           input.sourceUri,
           o.key,
           { start, end: Math.max(start, o.size - 1) },
-          { expect: o },
+          { expect: o, onChecksum: (c) => check.expect(c) },
         );
         return exactLength(body, o.size - start, uri);
       } catch (err) {
@@ -451,6 +461,7 @@ async function resumableDriverCopy(
     },
     observe: async (chunk, resumed) => {
       hash.update(chunk);
+      check.update(chunk);
       seen += chunk.length;
       if (resumed) {
         opts.onResumed(chunk.length);
@@ -468,7 +479,21 @@ async function resumableDriverCopy(
       `${seen} bytes were read, the listing said ${o.size}, the destination holds ${info.size}`,
     );
   }
-  return { sha256: hash.hex(), size: o.size };
+  const hex = hash.hex();
+  check.check(uri, hex);
+  checkStated(info, opts.algorithm, hex, objectUri(input.destUri, o.key));
+  return { sha256: hex, size: o.size };
+}
+
+/**
+ * The destination states the checksum it stored the object under (ObjectInfo.checksum): of
+ * the content hash's algorithm, it must be the one computed here from the source's bytes.
+ */
+function checkStated(info: ObjectInfo, algorithm: HashAlgorithm, hex: string, uri: string): void {
+  const c = info.checksum;
+  if (c && c.algorithm === algorithm && c.value.toLowerCase() !== hex) {
+    throw StorageErrors.checksumMismatch(uri, `${hashLabel(algorithm)} ${hex}`, c.value);
+  }
 }
 
 /** `body`, failing with source_changed (retryable) unless it yields exactly `expected` bytes. */
@@ -506,6 +531,8 @@ async function streamObject(
   onBytes: (n: number) => void,
 ): Promise<{ sha256: string; size: number }> {
   let body: Readable;
+  const check = new SourceCheck(algorithm);
+  check.expect(o.checksum);
   try {
     // A bounded range lets the driver size its buffers to the object (small files are common).
     // Conditional on the listed identity: the bytes read are that very object's.
@@ -513,7 +540,7 @@ async function streamObject(
       input.sourceUri,
       o.key,
       o.size > 0 ? { start: 0, end: o.size - 1 } : undefined,
-      { expect: o },
+      { expect: o, onChecksum: (c) => check.expect(c) },
     );
   } catch (err) {
     if ((err as { code?: string }).code === 'not_found') {
@@ -526,6 +553,7 @@ async function streamObject(
     algorithm,
     throttle,
     signal,
+    check,
     onChunk: (n) => {
       copied += n;
       onBytes(n);
@@ -550,7 +578,10 @@ async function streamObject(
         `${hasher.bytes} bytes were read, the destination holds ${info.size}`,
       );
     }
-    return { sha256: hasher.hex(), size: hasher.bytes };
+    const hex = hasher.hex();
+    check.check(objectUri(input.sourceUri, o.key), hex);
+    checkStated(info, algorithm, hex, objectUri(input.destUri, o.key));
+    return { sha256: hex, size: hasher.bytes };
   } catch (err) {
     // The bytes of a failed whole-object write are lost: take them back out of the progress.
     onBytes(-copied);

@@ -45,6 +45,14 @@ export const MoverErrors = {
         uri,
       },
     ),
+  /** A read that does not match the source's own checksum of the object: read again. */
+  sourceChecksumMismatch: (uri: string, algorithm: string, expected: string, actual: string) =>
+    new MoverError(
+      'source_checksum_mismatch',
+      `the source object ${uri} read with ${algorithm} ${actual}, but its server reports ${expected}: the read was corrupt`,
+      true,
+      { uri, algorithm, expected, actual },
+    ),
   verifyMismatch: (uri: string, problems: string[]) =>
     new MoverError(
       'verify_mismatch',

@@ -67,6 +67,8 @@ export interface VerifyResult {
   bytes: number;
   /** Objects whose content was re-read and hashed (the others matched a server checksum). */
   reread: number;
+  /** Objects whose server-computed checksum (storedChecksum) matched the copy's, not re-read. */
+  proven?: number;
 }
 
 export interface StatusInput {

@@ -5,15 +5,17 @@ import { objectUri } from '../storage/uri';
 import { loadManifest, type ManifestRow } from '../store/jobs';
 import { discardUnfinishedWrites, ManifestWriter, pool } from './copy';
 import { MoverErrors } from './failures';
-import { createDigest, hashLabel, hashStream, type HashAlgorithm } from './hashing';
+import { createDigest, hashLabel, hashStream, rowAlgorithm } from './hashing';
 import type { MoverEnv } from './mover-env';
 import type { VerifyInput, VerifyResult } from './types';
 
 /**
  * The verify step: the destination holds exactly the manifest's objects, each with the
- * manifest's size and hash (in the row's algorithm) — re-read and hashed, or compared with a
- * server checksum when that is a full-object SHA-256 and the row's hash is one too. Rows that match become `verified`; a retry re-checks
- * only the others. Any difference fails the job before the switch (invariant 1).
+ * manifest's size and hash (in the row's algorithm) — compared with the full-object checksum
+ * the destination's server computed and keeps (storedChecksum: S3 FULL_OBJECT CRC32C, GCS
+ * crc32c) when the row's hash is of that algorithm, without reading the object; otherwise
+ * re-read and hashed. Rows that match become `verified`; a retry re-checks only the others.
+ * Any difference fails the job before the switch (invariant 1; README "What verified means").
  */
 /**
  * Where the destination offers a bulk path, smaller objects are read whole; where it reads
@@ -80,15 +82,25 @@ export async function verifyDataset(
   const bulk = dst.bulk?.(destUri);
   setMaxListeners(64, ctl.signal);
   let reread = 0;
+  let proven = 0;
   let lastReport = 0;
   try {
     await pool(todo, Math.max(1, env.tuning?.concurrency ?? 16), ctl.signal, async (row) => {
       const info = listing.get(row.key)!;
       // Each row with the algorithm the copy used (rows from before migration 012: SHA-256).
-      const algorithm: HashAlgorithm = row.hash_algorithm === 'blake3' ? 'blake3' : 'sha256';
+      const algorithm = rowAlgorithm(row.hash_algorithm);
       let sha: string;
-      if (algorithm === 'sha256' && info.checksum?.algorithm === 'sha256') {
-        sha = info.checksum.value.toLowerCase();
+      // The server's own checksum of the stored bytes, when it keeps one of the row's
+      // algorithm: from the listing if it carries it (GCS), else asked for (S3: a HEAD).
+      let stored: { algorithm: string; value: string } | null = null;
+      if (dst.storedChecksum && algorithm === dst.writeChecksum) {
+        stored =
+          info.checksum?.algorithm === algorithm
+            ? info.checksum
+            : await dst.storedChecksum(destUri, row.key);
+      }
+      if (stored?.algorithm === algorithm) {
+        sha = stored.value.toLowerCase();
         p.bytes_done += row.size;
       } else if (bulk && row.size < LOCAL_MIN_BYTES) {
         const data = await bulk.read(row.key, row.size);
@@ -175,12 +187,14 @@ export async function verifyDataset(
           ctl.signal.removeEventListener('abort', abort);
         }
       }
+      const fromServer = stored?.algorithm === algorithm;
       if (sha !== row.sha256) {
         problems.push(
-          `${objectUri(destUri, row.key)}: ${hashLabel(algorithm)} ${sha} differs from the copied ${row.sha256}`,
+          `${objectUri(destUri, row.key)}: ${fromServer ? "the server's stored " : ''}${hashLabel(algorithm)} ${sha} differs from the copied ${row.sha256}`,
         );
         return;
       }
+      if (fromServer) proven++;
       await writer.add({ ...row, state: 'verified' });
       p.objects_done++;
       env.metrics?.addObjectsVerified(1);
@@ -193,5 +207,5 @@ export async function verifyDataset(
 
   // Leftovers of interrupted writes (hidden from listings) go before the dataset switches here.
   await discardUnfinishedWrites(env, destUri, rows);
-  return { objects: rows.length, bytes: p.bytes_total, reread };
+  return { objects: rows.length, bytes: p.bytes_total, reread, proven };
 }

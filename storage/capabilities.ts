@@ -14,6 +14,7 @@ export const CAPABILITIES = [
   'resolveRoot',
   'createRoot',
   'removeRootIfEmpty',
+  'storedChecksum',
 ] as const;
 
 export type Capability = (typeof CAPABILITIES)[number] | 'checksums';

@@ -52,6 +52,19 @@ export interface ReadOptions {
    * StorageError `source_changed`.
    */
   expect?: ExpectedObject;
+  /**
+   * Called before the stream is returned with the full-object checksum the server reports for
+   * what it serves, when it reports one: only on a read of the whole object (no range, or a
+   * range from 0 to at least `expect.size - 1`). The caller compares it with what it read, so
+   * that a corrupt read is caught (S3: GetObject with ChecksumMode, or a single-part ETag).
+   */
+  onChecksum?: (checksum: StoredChecksum) => void;
+}
+
+/** A full-object checksum of a stored object, as the server reports it (value: lowercase hex). */
+export interface StoredChecksum {
+  algorithm: ChecksumAlgorithm;
+  value: string;
 }
 
 export interface DeleteOptions {
@@ -207,6 +220,22 @@ export interface StorageDriver {
     rootUri: string,
     objects: readonly { key: string; size: number }[],
   ): Promise<number>;
+  /**
+   * Optional: the full-object checksum the server keeps for a stored object and reports on
+   * request, one the server computed from the bytes it received (or checked a client's claim
+   * against, refusing the upload when they differ): S3's FULL_OBJECT CRC32C, CRC64NVME or
+   * SHA-256 (HeadObject with ChecksumMode), GCS's crc32c. Null when it keeps none for this
+   * object (or only a composite one); a missing object fails with not_found. A driver offers
+   * this only where the server vouches for the value: the verify compares it with the
+   * checksum the copy computed from the source's bytes instead of reading the object again.
+   */
+  storedChecksum?(rootUri: string, key: string): Promise<StoredChecksum | null>;
+  /**
+   * With storedChecksum: the algorithm write() and writeResumable() store every object under
+   * (the ObjectInfo they resolve carries its value), so that the copy computes the same one
+   * from the source while streaming.
+   */
+  readonly writeChecksum?: ChecksumAlgorithm;
   /** Optional: opens an object for positional reads (conditional with `expect`, as read()). */
   openRandomAccess?(rootUri: string, key: string, opts?: ReadOptions): Promise<RandomAccessObject>;
   /** Optional: a bulk path for many small objects under one dataset root. */

@@ -11,6 +11,7 @@ import type {
   ObjectInfo,
   ReadOptions,
   StorageDriver,
+  StoredChecksum,
   WriteOptions,
 } from '../driver';
 import { sameObject } from '../identity';
@@ -154,10 +155,23 @@ function toInfo(key: string, f: File): ObjectInfo {
   };
 }
 
+/** The crc32c of an `x-goog-hash` response header ("crc32c=…,md5=…"), else its md5. */
+function googHash(h: string | string[] | undefined): StoredChecksum | undefined {
+  const parts = (Array.isArray(h) ? h.join(',') : (h ?? '')).split(',').map((p) => p.trim());
+  const get = (name: string) => parts.find((p) => p.startsWith(`${name}=`))?.slice(name.length + 1);
+  const crc = get('crc32c');
+  if (crc) return { algorithm: 'crc32c', value: base64ToHex(crc) };
+  const md5 = get('md5');
+  if (md5) return { algorithm: 'md5', value: base64ToHex(md5) };
+  return undefined;
+}
+
 export class GcsDriver implements StorageDriver {
   readonly scheme = 'gs';
   /** GCS keeps a CRC32C of every object, composite ones included. */
   readonly checksums: readonly ChecksumAlgorithm[] = ['crc32c'];
+  /** GCS computes every object's crc32c from its bytes (fake-gcs-server too: by experiment). */
+  readonly writeChecksum: ChecksumAlgorithm = 'crc32c';
   readonly storage: Storage;
   private readonly resumableThreshold: number;
   private readonly pageSize: number;
@@ -241,6 +255,16 @@ export class GcsDriver implements StorageDriver {
     return toInfo(key, file);
   }
 
+  /**
+   * The object's crc32c (its metadata): the server computes it from the bytes it stored and
+   * refuses an upload that claims another (fake-gcs-server 1.55 does both, by experiment).
+   */
+  async storedChecksum(rootUri: string, key: string): Promise<StoredChecksum | null> {
+    const info = await this.stat(rootUri, key);
+    if (!info) throw StorageErrors.notFound(objectUri(rootUri, key));
+    return info.checksum ?? null;
+  }
+
   async read(
     rootUri: string,
     key: string,
@@ -252,6 +276,12 @@ export class GcsDriver implements StorageDriver {
     const uri = objectUri(rootUri, key);
     // Conditional: read the listed generation itself; a newer one is not what was listed.
     const generation = opts?.expect?.identity?.generation;
+    const size = opts?.expect?.size;
+    const whole =
+      range === undefined ||
+      (range.start === 0 &&
+        size !== undefined &&
+        (range.end === undefined || range.end >= size - 1));
     const file = this.storage
       .bucket(loc.bucket)
       .file(objectName(loc, key), generation ? { generation: Number(generation) } : {});
@@ -269,8 +299,15 @@ export class GcsDriver implements StorageDriver {
           stream.off('response', onResponse);
           reject(err);
         };
-        const onResponse = (res: { statusCode?: number }) => {
+        const onResponse = (res: {
+          statusCode?: number;
+          headers?: Record<string, string | string[] | undefined>;
+        }) => {
           if (res.statusCode !== undefined && res.statusCode < 300) {
+            if (whole && opts?.onChecksum) {
+              const c = googHash(res.headers?.['x-goog-hash']);
+              if (c) opts.onChecksum(c);
+            }
             stream.off('error', onError);
             resolve();
           }

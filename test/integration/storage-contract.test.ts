@@ -59,7 +59,13 @@ runDriverContract(
   () => storage.driverFor('s3://any-bucket'),
   (label) => `s3://${s3Bucket}/${run}/${label}`,
   {
-    capabilities: ['copyWithin', 'writeResumable', 'discardUnfinishedWrites', 'checksums'],
+    capabilities: [
+      'copyWithin',
+      'writeResumable',
+      'discardUnfinishedWrites',
+      'checksums',
+      'storedChecksum',
+    ],
     // MinIO accepts only STANDARD and REDUCED_REDUNDANCY without configured tiers.
     storageClass: { write: 'reduced-redundancy', reported: 'REDUCED_REDUNDANCY' },
     partSize: PART,
@@ -81,7 +87,7 @@ runDriverContract(
   () => storage.driverFor('gs://any-bucket'),
   (label) => `gs://${gcsBucket}/${run}/${label}`,
   {
-    capabilities: ['copyWithin', 'checksums'],
+    capabilities: ['copyWithin', 'checksums', 'storedChecksum'],
     storageClass: { write: 'nearline', reported: 'NEARLINE' },
     partSize: PART,
     missingBucketUri: () => `gs://dim-missing-${run}/x`,

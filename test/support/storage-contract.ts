@@ -128,6 +128,7 @@ export function runDriverContract(
     it(`offers exactly its capabilities: ${opts.capabilities.join(', ') || 'none'}`, () => {
       expect(capabilitiesOf(d).sort()).toEqual([...opts.capabilities].sort());
       expect(d.checksums.length > 0).toBe(offers('checksums'));
+      expect(d.writeChecksum !== undefined).toBe(offers('storedChecksum'));
     });
 
     it('writes, stats and reads back nested keys; lists them sorted, relative to the root', async () => {
@@ -363,6 +364,69 @@ export function runDriverContract(
         expect(d.checksums).toContain('crc32c');
       },
     );
+
+    it(`${offers('storedChecksum') ? 'reports' : 'does not report'} the checksum the server computed for what it stores (storedChecksum, writeChecksum)`, async () => {
+      expect(typeof d.storedChecksum).toBe(offers('storedChecksum') ? 'function' : 'undefined');
+      const root = makeRootUri('stored-checksum');
+      const small = Buffer.from('proven by the server');
+      const large = randomBytes(opts.partSize ? opts.partSize * 2 + 77 : 2 * MiB + 77);
+      const a = await d.write(root, 'a', bodyOf(small), { size: small.length });
+      // Larger than a part: multipart (S3) or resumable (GCS) upload, streamed of unknown size.
+      const b = await d.write(root, 'd/b', bodyOf(large));
+      if (!d.storedChecksum) {
+        expect(d.writeChecksum).toBeUndefined();
+        return;
+      }
+      expect(d.writeChecksum).toBe('crc32c');
+      const want = (data: Buffer) => ({ algorithm: d.writeChecksum, value: crc32cHex(data) });
+      // What write() states is what the server reports, and it is the bytes' own CRC32C.
+      expect(a.checksum).toEqual(want(small));
+      expect(b.checksum).toEqual(want(large));
+      expect(await d.storedChecksum(root, 'a')).toEqual(want(small));
+      expect(await d.storedChecksum(root, 'd/b')).toEqual(want(large));
+      // An object replaced since reports the new content's checksum.
+      const other = Buffer.from('proven by the server!');
+      await d.write(root, 'a', bodyOf(other), { size: other.length });
+      expect(await d.storedChecksum(root, 'a')).toEqual(want(other));
+      expect((await rejection(d.storedChecksum(root, 'missing'))).code).toBe('not_found');
+      // A resumable write stores the same full-object checksum.
+      if (d.writeResumable) {
+        const info = await d.writeResumable(root, 'r', {
+          size: large.length,
+          openSource: (start) => Promise.resolve(bodyOf(large.subarray(start))),
+          observe: () => undefined,
+          onCheckpoint: () => undefined,
+          signal: new AbortController().signal,
+        });
+        expect(info.checksum).toEqual(want(large));
+        expect(await d.storedChecksum(root, 'r')).toEqual(want(large));
+      }
+    });
+
+    it(`${offers('storedChecksum') ? 'reports' : 'does not report'} the server's checksum with a read of the whole object (read onChecksum)`, async () => {
+      const root = makeRootUri('read-checksum');
+      const data = randomBytes(5000);
+      await d.write(root, 'x', bodyOf(data), { size: data.length });
+      const [listed] = await listAll(d, root);
+      const seen: unknown[] = [];
+      const whole = await d.read(
+        root,
+        'x',
+        { start: 0, end: data.length - 1 },
+        { expect: listed!, onChecksum: (c) => seen.push(c) },
+      );
+      expect((await readAll(whole)).equals(data)).toBe(true);
+      const part = await d.read(
+        root,
+        'x',
+        { start: 10, end: 99 },
+        { expect: listed!, onChecksum: (c) => seen.push(['part', c]) },
+      );
+      expect((await readAll(part)).equals(data.subarray(10, 100))).toBe(true);
+      expect(seen).toEqual(
+        offers('storedChecksum') ? [{ algorithm: 'crc32c', value: crc32cHex(data) }] : [],
+      );
+    });
 
     it(`${offers('copyWithin') ? 'copies' : 'does not copy'} within the service (copyWithin)`, async () => {
       expect(typeof d.copyWithin).toBe(offers('copyWithin') ? 'function' : 'undefined');
