@@ -9,6 +9,20 @@ const common = {
   modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/var/'],
 };
 
+// `unit-pg`: the tests that touch the store, again on PostgreSQL (test/support/store.ts
+// gives each test file a schema of its own in this database). DIM_TEST_DATABASE_URL
+// points it elsewhere; the default is dev/services' postgres, which its global setup starts.
+const testDatabaseUrl =
+  process.env.DIM_TEST_DATABASE_URL || 'postgres://dim:dim@127.0.0.1:5432/dim';
+const onPostgres = [
+  'store/jobs.test.ts',
+  'store/leases.test.ts',
+  'store/models.test.ts',
+  'store/overlap.test.ts',
+  'store/recommendations.test.ts',
+  'store/db.test.ts',
+];
+
 /** @type {import('jest').Config} */
 module.exports = {
   projects: [
@@ -17,6 +31,13 @@ module.exports = {
       displayName: 'unit',
       testMatch: ['<rootDir>/**/*.test.ts'],
       testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/integration/', '<rootDir>/dist/'],
+    },
+    {
+      ...common,
+      displayName: 'unit-pg',
+      testMatch: onPostgres.map((f) => `<rootDir>/${f}`),
+      globals: { DIM_TEST_DATABASE_URL: testDatabaseUrl },
+      globalSetup: '<rootDir>/test/support/postgres-global-setup.ts',
     },
     {
       ...common,

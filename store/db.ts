@@ -1,7 +1,25 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  sql,
+  DataTypeNode,
+  OperationNodeTransformer,
+  type ColumnDefinitionNode,
+  type KyselyPlugin,
+  type Migration,
+  type MigrationProvider,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+  type UnknownRow,
+} from 'kysely';
+import pg from 'pg';
 import * as m001 from './migrations/001-initial';
 import * as m002telemetry from './migrations/002-telemetry';
 import * as m003heads from './migrations/003-recommendation-heads';
@@ -16,8 +34,9 @@ import * as m012hash from './migrations/012-manifest-hash-algorithm';
 import type { Database } from './schema';
 
 /**
- * The metadata store: Kysely over better-sqlite3 now (WAL, busy timeout, foreign keys),
- * PostgreSQL later through Kysely's pg dialect with the same queries and migrations.
+ * The metadata store: Kysely over better-sqlite3 (WAL, busy timeout, foreign keys), the
+ * embedded default, or over node-postgres when DIM_DATABASE_URL is set; the same queries
+ * and migrations on both (store/dialect.ts has the few places where the SQL differs).
  */
 export type Db = Kysely<Database>;
 
@@ -43,6 +62,34 @@ const migrations: Record<string, Migration> = {
   '012-manifest-hash-algorithm': m012hash,
 };
 
+/**
+ * The migrations' column types as PostgreSQL spells them, so one schema-builder text serves
+ * both: SQLite's `real` is an 8-byte float, PostgreSQL's a 4-byte one (`double precision`
+ * is the same 8 bytes); an `integer ... autoincrement` key is a `serial` there.
+ */
+class PostgresSchemaTypes implements KyselyPlugin {
+  readonly #t = new (class extends OperationNodeTransformer {
+    protected override transformDataType(node: DataTypeNode): DataTypeNode {
+      return node.dataType === 'real' ? DataTypeNode.create('double precision') : node;
+    }
+    protected override transformColumnDefinition(node: ColumnDefinitionNode): ColumnDefinitionNode {
+      const n = super.transformColumnDefinition(node);
+      if (!n.autoIncrement) return n;
+      return Object.freeze({
+        ...n,
+        autoIncrement: undefined,
+        dataType: DataTypeNode.create('serial'),
+      });
+    }
+  })();
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    return this.#t.transformNode(args.node);
+  }
+  transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return Promise.resolve(args.result);
+  }
+}
+
 class InCodeMigrations implements MigrationProvider {
   getMigrations(): Promise<Record<string, Migration>> {
     return Promise.resolve(migrations);
@@ -51,23 +98,46 @@ class InCodeMigrations implements MigrationProvider {
 
 export interface OpenedDb {
   db: Db;
-  /** The underlying handle, for the few hot paths that batch prepared statements. */
+  dialect: 'sqlite' | 'postgres';
+  /**
+   * The underlying better-sqlite3 handle, for the few hot paths that batch prepared
+   * statements. On PostgreSQL reading it throws (those paths have no PostgreSQL
+   * implementation yet): nothing falls back to SQLite when PostgreSQL was asked for.
+   */
   sqlite: SQLite.Database;
   close(): Promise<void>;
 }
 
-/** Opens (creating if needed) the database file and applies pending migrations. */
-export async function openDatabase(file: string): Promise<OpenedDb> {
-  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
-  const sqlite = new SQLite(file);
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('synchronous = NORMAL');
-  sqlite.pragma('busy_timeout = 5000');
-  sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+/** Where the store lives: a SQLite file (or `:memory:`), or a PostgreSQL URL. */
+export type DatabaseTarget =
+  | string
+  | {
+      url: string;
+      /** A schema of its own (created if missing) instead of the role's default: tests. */
+      schema?: string;
+    };
+
+/** The store the configuration names: DIM_DATABASE_URL if set, else the SQLite file. */
+export const configuredDatabase = (config: {
+  dbFile: string;
+  databaseUrl: string | undefined;
+}): DatabaseTarget => (config.databaseUrl ? { url: config.databaseUrl } : config.dbFile);
+
+/**
+ * Opens (creating if needed) the database and applies pending migrations. On PostgreSQL,
+ * Kysely's migrator holds a session advisory lock (`pg_advisory_lock`) around reading the
+ * applied migrations and running the pending ones in one transaction (transactional DDL),
+ * so several processes starting at once migrate once and a failed migration leaves nothing.
+ */
+export async function openDatabase(target: DatabaseTarget): Promise<OpenedDb> {
+  return typeof target === 'string' ? openSqlite(target) : openPostgres(target);
+}
+
+async function migrate(db: Db, migrationTableSchema?: string): Promise<void> {
   const { error, results } = await new Migrator({
     db,
     provider: new InCodeMigrations(),
+    ...(migrationTableSchema ? { migrationTableSchema } : {}),
   }).migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error || failed) {
@@ -76,7 +146,66 @@ export async function openDatabase(file: string): Promise<OpenedDb> {
       `database migration ${failed?.migrationName ?? ''} failed: ${(error as Error | undefined)?.message ?? 'unknown'}`,
     );
   }
-  return { db, sqlite, close: () => db.destroy() };
+}
+
+async function openSqlite(file: string): Promise<OpenedDb> {
+  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  const sqlite = new SQLite(file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  await migrate(db);
+  return { db, dialect: 'sqlite', sqlite, close: () => db.destroy() };
+}
+
+/**
+ * node-postgres returns int8 and numeric as strings (they may exceed 2^53); dim's bigints
+ * are epoch milliseconds, byte counts and counters, all below 2^53, and its sums are of
+ * those: read them as numbers, as better-sqlite3 does. Per pool, not pg's global table.
+ */
+const INT8 = 20;
+const NUMERIC = 1700;
+const pgTypes = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
+    if (oid === INT8 || oid === NUMERIC) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format) as (v: string) => unknown;
+  }) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+async function openPostgres(target: { url: string; schema?: string }): Promise<OpenedDb> {
+  const { schema } = target;
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema))
+    throw new Error(`invalid schema name ${JSON.stringify(schema)}`);
+  const pool = new pg.Pool({
+    connectionString: target.url,
+    types: pgTypes,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+    // The migrator's own tables go in the store's schema (it otherwise looks for them in any
+    // schema of the database, and would find another schema's).
+    const { rows } = await sql<{ s: string }>`select current_schema() as s`.execute(db);
+    const current = rows[0]?.s;
+    if (!current) throw new Error('the database role has no schema to create tables in');
+    await migrate(db.withPlugin(new PostgresSchemaTypes()), current);
+  } catch (err) {
+    await db.destroy().catch(() => undefined);
+    throw err;
+  }
+  return {
+    db,
+    dialect: 'postgres',
+    get sqlite(): SQLite.Database {
+      throw new Error(
+        'this part of dim runs on SQLite only so far (the local log, the outbox, the bridge, access writes, retention), not on PostgreSQL (DIM_DATABASE_URL)',
+      );
+    },
+    close: () => db.destroy(),
+  };
 }
 
 export const now = () => Date.now();
