@@ -15,6 +15,7 @@ const common = {
 const testDatabaseUrl =
   process.env.DIM_TEST_DATABASE_URL || 'postgres://dim:dim@127.0.0.1:5432/dim';
 const onPostgres = [
+  'store/access.test.ts',
   'store/jobs.test.ts',
   'store/leases.test.ts',
   'store/models.test.ts',

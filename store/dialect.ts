@@ -47,20 +47,30 @@ export const isSerializationFailure = (err: unknown): boolean =>
   RETRYABLE.has(String((err as { code?: unknown } | null)?.code));
 
 /**
- * A serializable transaction on PostgreSQL, run again (up to a few times, after a short
- * random pause) when it fails on a concurrent one: what SQLite's single writer gives the
- * read-then-write transactions (the switch, the overlap checks) for free.
+ * A transaction on PostgreSQL at `isolation`, run again (up to a few times, after a short
+ * random pause) when it fails on a concurrent one (a serialization failure or a deadlock):
+ * `fn` must have no effect outside the database.
  */
-export async function serializable<DB, T>(
+export async function retrying<DB, T>(
   db: Kysely<DB>,
+  isolation: 'read committed' | 'repeatable read' | 'serializable',
   fn: (trx: Kysely<DB>) => Promise<T>,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction().setIsolationLevel('serializable').execute(fn);
+      return await db.transaction().setIsolationLevel(isolation).execute(fn);
     } catch (err) {
       if (attempt >= ATTEMPTS || !isSerializationFailure(err)) throw err;
       await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
     }
   }
 }
+
+/**
+ * A serializable transaction on PostgreSQL, retried: what SQLite's single writer gives the
+ * read-then-write transactions (the switch, the overlap checks) for free.
+ */
+export const serializable = <DB, T>(
+  db: Kysely<DB>,
+  fn: (trx: Kysely<DB>) => Promise<T>,
+): Promise<T> => retrying(db, 'serializable', fn);
