@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import {
+  DEFAULT_MIGRATION_TABLE,
   Kysely,
   Migrator,
   PostgresDialect,
@@ -133,19 +134,28 @@ export async function openDatabase(target: DatabaseTarget): Promise<OpenedDb> {
   return typeof target === 'string' ? openSqlite(target) : openPostgres(target);
 }
 
-async function migrate(db: Db, migrationTableSchema?: string): Promise<void> {
+async function migrate(db: Db, migrationTableSchema?: string): Promise<Error | undefined> {
   const { error, results } = await new Migrator({
     db,
     provider: new InCodeMigrations(),
     ...(migrationTableSchema ? { migrationTableSchema } : {}),
   }).migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
-  if (error || failed) {
-    await db.destroy();
-    throw new Error(
-      `database migration ${failed?.migrationName ?? ''} failed: ${(error as Error | undefined)?.message ?? 'unknown'}`,
-    );
-  }
+  if (!error && !failed) return undefined;
+  return new Error(
+    `database migration ${failed?.migrationName ?? ''} failed: ${(error as Error | undefined)?.message ?? 'unknown'}`,
+  );
+}
+
+/** True unless every migration is recorded as applied (a fresh file: none is). */
+async function pendingMigrations(db: Db): Promise<boolean> {
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+  if (!tables.some((t) => t.name === DEFAULT_MIGRATION_TABLE)) return true;
+  const { rows: done } = await sql<{
+    name: string;
+  }>`select name from ${sql.table(DEFAULT_MIGRATION_TABLE)}`.execute(db);
+  const applied = new Set(done.map((r) => r.name));
+  return Object.keys(migrations).some((m) => !applied.has(m));
 }
 
 async function openSqlite(file: string): Promise<OpenedDb> {
@@ -156,7 +166,23 @@ async function openSqlite(file: string): Promise<OpenedDb> {
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  await migrate(db);
+  // Kysely's SQLite migrator takes no lock: several processes opening one fresh file at
+  // once would each run the migrations. Holding SQLite's write lock around it (BEGIN
+  // IMMEDIATE; the others wait busy_timeout) makes one migrate and the rest find it done,
+  // and a migration that fails leaves nothing (SQLite's DDL is transactional).
+  // Only when something is pending: a start on a migrated file takes no write lock.
+  const failed = (await pendingMigrations(db))
+    ? await (async () => {
+        sqlite.exec('begin immediate');
+        const err = await migrate(db).catch((e: Error) => e);
+        sqlite.exec(err ? 'rollback' : 'commit');
+        return err;
+      })()
+    : undefined;
+  if (failed) {
+    await db.destroy();
+    throw failed;
+  }
   return { db, dialect: 'sqlite', sqlite, close: () => db.destroy() };
 }
 
@@ -185,13 +211,19 @@ async function openPostgres(target: { url: string; schema?: string }): Promise<O
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
-    if (schema) await sql`create schema if not exists ${sql.id(schema)}`.execute(db);
+    if (schema) {
+      // `if not exists` still fails when another connection creates it at the same moment.
+      await sql`create schema if not exists ${sql.id(schema)}`.execute(db).catch((err: unknown) => {
+        if ((err as { code?: string }).code !== '23505') throw err; // unique_violation
+      });
+    }
     // The migrator's own tables go in the store's schema (it otherwise looks for them in any
     // schema of the database, and would find another schema's).
     const { rows } = await sql<{ s: string }>`select current_schema() as s`.execute(db);
     const current = rows[0]?.s;
     if (!current) throw new Error('the database role has no schema to create tables in');
-    await migrate(db.withPlugin(new PostgresSchemaTypes()), current);
+    const failed = await migrate(db.withPlugin(new PostgresSchemaTypes()), current);
+    if (failed) throw failed;
   } catch (err) {
     await db.destroy().catch(() => undefined);
     throw err;
