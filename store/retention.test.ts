@@ -121,7 +121,7 @@ describe('retention', () => {
     const quoted = JSON.stringify({ body: '"'.repeat(20_000) });
     await audit(short);
     await audit(long); // the migration's default cap: 4096
-    setAuditDetailsMax(store.sqlite, 1024);
+    await setAuditDetailsMax(store.sqlite, 1024);
     await audit(quoted);
     const [a, b, c] = auditRows().map((r) => r.details);
     expect(a).toBe(short);
@@ -135,7 +135,7 @@ describe('retention', () => {
   it("audit_log: the API's own audit of a large request body is capped", async () => {
     const api = await startTestApi();
     try {
-      setAuditDetailsMax(api.store.sqlite, 512);
+      await setAuditDetailsMax(api.store.sqlite, 512);
       const res = await api.request('POST', '/datasets', {
         name: 'big',
         path_uri: `file://${api.dataDir}/storage/${'d'.repeat(1500)}`,
@@ -172,7 +172,7 @@ describe('retention', () => {
     });
     logRows('migration_status', 10, 10, 8 * DAY);
     const running = startRetention({
-      sqlite: store.sqlite,
+      db: store.sqlite,
       retention: { ...r, audit: { ...r.audit, detailsMax: 2048 } },
       log: silentLogger,
       firstMs: 0,

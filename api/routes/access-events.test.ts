@@ -199,7 +199,7 @@ describe('access events API (local log)', () => {
       { dataset_id: 2, op: 'write', size_bytes: 30, client_lat_ms: 3, ts: earlier + 1 },
     ]);
     bridge = await startBridge({
-      sqlite: api.store.sqlite,
+      store: api.store,
       group: 'dim-bridge',
       topicPrefix: '',
       log: silentLogger,
