@@ -22,6 +22,18 @@ const onPostgres = [
   'store/overlap.test.ts',
   'store/recommendations.test.ts',
   'store/db.test.ts',
+  'api/auth.test.ts',
+  'api/bad-input.test.ts',
+  'api/fast-ingest.test.ts',
+  'api/idempotency.test.ts',
+  'api/routes/access-events.test.ts',
+  'api/routes/datasets.test.ts',
+  'api/routes/models.test.ts',
+  'api/routes/overview.test.ts',
+  'api/routes/plan-dry-run.test.ts',
+  'api/routes/policies.test.ts',
+  'api/routes/recommendations.test.ts',
+  'api/routes/tiers.test.ts',
 ];
 
 /** @type {import('jest').Config} */
