@@ -22,6 +22,7 @@ const onPostgres = [
   'store/overlap.test.ts',
   'store/recommendations.test.ts',
   'store/db.test.ts',
+  'store/retention.test.ts',
   'api/auth.test.ts',
   'api/bad-input.test.ts',
   'api/fast-ingest.test.ts',
