@@ -36,6 +36,13 @@ const onPostgres = [
   'api/routes/recommendations.test.ts',
   'api/routes/tiers.test.ts',
 ];
+// The integration tests whose harness (test/support/migration.ts) holds the store: the
+// migration workflow's switch, retire and overlap rules against Temporal, on PostgreSQL.
+const onPostgresIntegration = [
+  'test/integration/migration.test.ts',
+  'test/integration/migration-safety.test.ts',
+  'test/integration/overlap.test.ts',
+];
 
 /** @type {import('jest').Config} */
 module.exports = {
@@ -52,6 +59,14 @@ module.exports = {
       testMatch: onPostgres.map((f) => `<rootDir>/${f}`),
       globals: { DIM_TEST_DATABASE_URL: testDatabaseUrl },
       globalSetup: '<rootDir>/test/support/postgres-global-setup.ts',
+    },
+    {
+      ...common,
+      displayName: 'integration-pg',
+      testMatch: onPostgresIntegration.map((f) => `<rootDir>/${f}`),
+      globals: { DIM_TEST_DATABASE_URL: testDatabaseUrl },
+      globalSetup: '<rootDir>/test/integration/global-setup.ts',
+      slowTestThreshold: 60,
     },
     {
       ...common,
