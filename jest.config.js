@@ -42,6 +42,8 @@ const onPostgresIntegration = [
   'test/integration/migration.test.ts',
   'test/integration/migration-safety.test.ts',
   'test/integration/overlap.test.ts',
+  'test/integration/migration-policy.test.ts',
+  'test/integration/sweep.test.ts',
 ];
 
 /** @type {import('jest').Config} */

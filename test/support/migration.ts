@@ -122,9 +122,7 @@ export async function startHarness(opts: {
     ...opts.storageOverrides,
     file: { fsync: false, ...opts.storageOverrides?.file },
   });
-  const sink = new HookedSink(
-    localLogSink(store, { topicPrefix: '', bufferMax: 1_000_000 }),
-  );
+  const sink = new HookedSink(localLogSink(store, { topicPrefix: '', bufferMax: 1_000_000 }));
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: 'default' });
   const temporal = {
