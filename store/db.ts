@@ -233,7 +233,7 @@ async function openPostgres(target: { url: string; schema?: string }): Promise<O
     dialect: 'postgres',
     get sqlite(): SQLite.Database {
       throw new Error(
-        'this part of dim runs on SQLite only so far (the local log, the outbox, the bridge, access writes, retention), not on PostgreSQL (DIM_DATABASE_URL)',
+        "this part of dim needs the SQLite handle (the Kafka sink's outbox, events/outbox.ts) and does not run on PostgreSQL (DIM_DATABASE_URL) yet",
       );
     },
     close: () => db.destroy(),
