@@ -23,6 +23,7 @@ const onPostgres = [
   'store/recommendations.test.ts',
   'store/db.test.ts',
   'store/retention.test.ts',
+  'events/local-log.test.ts',
   'api/auth.test.ts',
   'api/bad-input.test.ts',
   'api/fast-ingest.test.ts',
