@@ -78,7 +78,14 @@ describe('loadConfig', () => {
     ['KAFKA_BROKERS', ' , ', /KAFKA_BROKERS must list at least one value/],
     ['DIM_API_KEYS', 'ops:root:0123456789abcdef', /DIM_API_KEYS must list name:role:secret/],
     ['DIM_API_KEYS', 'ops:admin:short', /DIM_API_KEYS must list name:role:secret/],
+    ['DIM_DATABASE_URL', 'mysql://dim@db/dim', /DIM_DATABASE_URL must be a postgres:\/\//],
+    ['DIM_DATABASE_URL', '/var/dim.db', /DIM_DATABASE_URL must be a postgres:\/\//],
   ];
+  it('selects PostgreSQL with DIM_DATABASE_URL, SQLite without', () => {
+    expect(loadConfig({}).databaseUrl).toBeUndefined();
+    for (const url of ['postgres://dim:dim@127.0.0.1:5432/dim', 'postgresql://db/dim'])
+      expect(loadConfig({ DIM_DATABASE_URL: url }).databaseUrl).toBe(url);
+  });
   it.each(invalid)('rejects %s=%j with one line naming it', (name, value, message) => {
     let error: unknown;
     try {

@@ -51,6 +51,14 @@ export const EnvSchema = z
   .object({
     DIM_CONFIG_FILE: z.string().optional(),
     DIM_DATA_DIR: z.string().min(1).default('./var'),
+    /** The metadata store on PostgreSQL (unset: SQLite under the data dir). */
+    DIM_DATABASE_URL: z
+      .url({
+        protocol: /^postgres(ql)?$/,
+        error:
+          'must be a postgres:// or postgresql:// URL, e.g. postgres://dim:dim@127.0.0.1:5432/dim',
+      })
+      .optional(),
     DIM_TOOLS_DIR: z.string().min(1).optional(),
     DIM_API_HOST: z.string().min(1).default('127.0.0.1'),
     DIM_API_PORT: port.default(8080),
@@ -188,6 +196,8 @@ export interface Config {
   dataDir: string;
   /** The metadata database (SQLite, WAL) under the data dir. */
   dbFile: string;
+  /** DIM_DATABASE_URL: the metadata store on PostgreSQL instead of `dbFile`. */
+  databaseUrl: string | undefined;
   toolsDir: string;
   logLevel: z.infer<typeof logLevel>;
   api: { host: string; port: number; keys: ApiKeyConfig[] };
@@ -326,6 +336,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     dataDir,
     dbFile: path.join(dataDir, 'dim.db'),
+    databaseUrl: e.DIM_DATABASE_URL,
     toolsDir: path.resolve(e.DIM_TOOLS_DIR ?? path.join(homedir(), '.cache', 'dim')),
     logLevel: e.DIM_LOG_LEVEL,
     api: {

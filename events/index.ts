@@ -1,13 +1,15 @@
-import type SQLite from 'better-sqlite3';
 import type { Config } from '../config';
+import type { OpenedDb } from '../store/db';
 import type { Logger } from '../runtime/log';
 import { KafkaEventSink } from './kafka';
 import { LocalLogSink } from './local-log';
+import { PgLocalLogSink } from './local-log-pg';
 import type { EventSink } from './sink';
 
 export type { EventSink, Message, Topic } from './sink';
 export { KafkaEventSink } from './kafka';
 export { LocalLogSink } from './local-log';
+export { PgLocalLogSink } from './local-log-pg';
 
 /** The sink a process publishes to, and how to stop it. */
 export interface Events {
@@ -26,10 +28,16 @@ export interface Events {
 /** Picks the adapter from configuration: Kafka (with its outbox) or the local log. */
 export function createEvents(
   config: Pick<Config, 'kafka' | 'events'>,
-  sqlite: SQLite.Database,
+  store: OpenedDb,
   log: Logger,
 ): Events {
   if (config.kafka) {
+    if (store.dialect === 'postgres') {
+      // Its outbox (events/outbox.ts) is SQLite's so far: refuse rather than fall back.
+      throw new Error(
+        "KAFKA_BROKERS with DIM_DATABASE_URL: the Kafka sink's outbox does not run on PostgreSQL yet; unset one of them",
+      );
+    }
     const sink = new KafkaEventSink({
       brokers: config.kafka.brokers,
       clientId: config.kafka.clientId,
@@ -37,7 +45,7 @@ export function createEvents(
       topicPrefix: config.events.topicPrefix,
       bufferMax: config.events.bufferMax,
       idKey: config.events.idKey,
-      sqlite,
+      sqlite: store.sqlite,
       log: log.child({ part: 'events' }),
     });
     return {
@@ -48,8 +56,7 @@ export function createEvents(
       close: () => sink.close(),
     };
   }
-  const sink = new LocalLogSink({
-    sqlite,
+  const sink = localLogSink(store, {
     topicPrefix: config.events.topicPrefix,
     bufferMax: config.events.bufferMax,
   });
@@ -61,4 +68,14 @@ export function createEvents(
     onAppend: (listener) => sink.onAppend(listener),
     close: () => sink.close(),
   };
+}
+
+/** The durable local log on the store's backend. */
+export function localLogSink(
+  store: OpenedDb,
+  opts: { topicPrefix: string; bufferMax: number },
+): LocalLogSink | PgLocalLogSink {
+  return store.dialect === 'postgres'
+    ? new PgLocalLogSink({ db: store.db, ...opts })
+    : new LocalLogSink({ sqlite: store.sqlite, ...opts });
 }

@@ -87,3 +87,34 @@ function asUnavailable(err: unknown): Error {
     5,
   );
 }
+
+/** What the bridge reads from the local log (SQLite here, PostgreSQL in local-log-pg.ts). */
+export interface LocalLogReader {
+  /** Rows of `topic` from `seq >= from`, in order, at most `limit`. */
+  read(
+    topic: string,
+    from: number,
+    limit: number,
+  ): Promise<{ seq: number; value: string; ts: number }[]>;
+  /** Deletes (a slice of) the rows of `topic` below `below`: aggregated. */
+  prune(topic: string, below: number): Promise<void>;
+  span(topic: string): Promise<{ hi: number | null; lo: number | null }>;
+}
+
+export function sqliteLocalLogReader(sqlite: SQLite.Database): LocalLogReader {
+  const read = sqlite.prepare<[string, number, number], { seq: number; value: string; ts: number }>(
+    'select seq, value, ts from event_log where topic = ? and seq >= ? order by seq limit ?',
+  );
+  // In slices, so that the API's appends never wait long for the write lock.
+  const prune = sqlite.prepare<[string, number]>(
+    'delete from event_log where seq in (select seq from event_log where topic = ? and seq < ? order by seq limit 20000)',
+  );
+  const span = sqlite.prepare<[string], { hi: number | null; lo: number | null }>(
+    'select max(seq) as hi, min(seq) as lo from event_log where topic = ?',
+  );
+  return {
+    read: (topic, from, limit) => Promise.resolve(read.all(topic, from, limit)),
+    prune: (topic, below) => Promise.resolve(void prune.run(topic, below)),
+    span: (topic) => Promise.resolve(span.get(topic)!),
+  };
+}

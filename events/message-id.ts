@@ -1,7 +1,8 @@
 import { createHmac, createSecretKey, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Hmac, KeyObject } from 'node:crypto';
 import type SQLite from 'better-sqlite3';
-import { settingOrInit } from '../store/settings';
+import type { Db } from '../store/db';
+import { settingOrInit, settingOrInitDb } from '../store/settings';
 
 /**
  * Signed message ids (events/README.md, "Exactly once"). A run of consecutive numbers of
@@ -23,6 +24,15 @@ export const ID_HEADER = 'dim-id';
 export function eventIdKey(configured: string | undefined, sqlite: SQLite.Database): KeyObject {
   if (configured !== undefined) return createSecretKey(Buffer.from(configured, 'utf8'));
   const stored = settingOrInit(sqlite, 'event_id_key', () => randomBytes(32).toString('base64url'));
+  return createSecretKey(Buffer.from(stored, 'base64url'));
+}
+
+/** `eventIdKey` through Kysely, on either backend. */
+export async function eventIdKeyOf(configured: string | undefined, db: Db): Promise<KeyObject> {
+  if (configured !== undefined) return createSecretKey(Buffer.from(configured, 'utf8'));
+  const stored = await settingOrInitDb(db, 'event_id_key', () =>
+    randomBytes(32).toString('base64url'),
+  );
   return createSecretKey(Buffer.from(stored, 'base64url'));
 }
 

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { sql } from 'kysely';
 import { createApp, listen, type ApiServer } from '../api/app';
 import type { Config } from '../config';
 import { ping } from '../workflows/ping';
@@ -8,7 +9,7 @@ import {
   startMigrationWorker,
   type RunningWorker,
 } from '../workers/migration-worker';
-import { openDatabase, type OpenedDb } from '../store/db';
+import { configuredDatabase, openDatabase, type OpenedDb } from '../store/db';
 import { startRetention } from '../store/retention';
 import { ensureDefaultTiers } from '../store/tiers';
 import { defaultTiers } from '../placement';
@@ -100,13 +101,13 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
     // and worker.
     let shared: { store: OpenedDb; events: Events } | undefined;
     if (parts.api || parts.bridge || parts.worker) {
-      const store = await openDatabase(config.dbFile);
+      const store = await openDatabase(configuredDatabase(config));
       stops.push(() => store.close());
-      const events = createEvents(config, store.sqlite, log);
+      const events = createEvents(config, store, log);
       stops.push(() => events.close());
       // Old rows of the tables that grow with use go, in every process (README, Retention).
       const retention = startRetention({
-        sqlite: store.sqlite,
+        db: store.dialect === 'postgres' ? store.db : store.sqlite,
         retention: config.retention,
         log: log.child({ part: 'retention' }),
       });
@@ -202,9 +203,8 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
         eventBuffer: events.buffer,
         health: {
           events: () => events.health(),
-          database: () => {
-            store.sqlite.prepare('select 1').get();
-            return Promise.resolve();
+          database: async () => {
+            await sql`select 1`.execute(store.db);
           },
           temporal: async () => {
             await connection.withDeadline(Date.now() + 1500, () =>
@@ -230,7 +230,7 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
 
     if (parts.bridge && shared) {
       const bridge = await startBridge({
-        sqlite: shared.store.sqlite,
+        store: shared.store,
         group: config.events.bridgeGroup,
         topicPrefix: config.events.topicPrefix,
         kafka: config.kafka,

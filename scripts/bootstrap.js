@@ -86,10 +86,11 @@ function summarize(resultsFile) {
 function test(args) {
   ensureInstalled();
   ensureBuilt();
-  const all = ['temporal', 'kafka', 's3', 'gcs'];
+  // postgres: the unit-pg project runs the store's tests on PostgreSQL too.
+  const all = ['temporal', 'kafka', 's3', 'gcs', 'postgres'];
   const before = servicesStatus();
   say(
-    'starting local services (first run builds them: Temporal CLI, MinIO, fake-gcs-server, Kafka jars)…',
+    'starting local services (first run builds them: Temporal CLI, MinIO, fake-gcs-server, Kafka jars, PostgreSQL from apt)…',
   );
   if (run(path.join(root, 'dev', 'services'), ['start', ...all]) !== 0) {
     say('dev/services could not start every service: see above');

@@ -33,7 +33,7 @@ export interface ApplyResult {
   deadLettered: number;
 }
 
-interface Counters {
+export interface Counters {
   reads: number;
   writes: number;
   bytesRead: number;
@@ -69,6 +69,104 @@ function add(c: Counters, e: AccessEvent) {
 export const HOUR_MS = 3_600_000;
 export const hourOf = (ts: number) => Math.floor(ts / HOUR_MS) * HOUR_MS;
 
+/** What one batch changes, decided before anything is written (`planBatch`). */
+export interface BatchPlan {
+  result: ApplyResult;
+  deadLetters: Array<{ offset: number; payload: string; error: string }>;
+  totals: Map<number, Counters>;
+  buckets: Map<string, { id: number; hour: number; c: Counters }>;
+  marks: Map<string, { n: number; changed: boolean }>;
+}
+
+/**
+ * The batch's decisions, the same on both backends: what is redelivered (below the stored
+ * offset) or a re-sent copy (not above its source's watermark), what is a dead letter, and
+ * what adds to which totals and buckets. `markOf` and `exists` read the database (once per
+ * source and per dataset of the batch) inside the caller's transaction.
+ */
+export function planBatch(
+  batch: Incoming[],
+  stored: number,
+  markOf: (source: string) => number,
+  exists: (datasetId: number) => boolean,
+): BatchPlan {
+  const result: ApplyResult = { applied: 0, skipped: 0, deadLettered: 0 };
+  const plan: BatchPlan = {
+    result,
+    deadLetters: [],
+    totals: new Map(),
+    buckets: new Map(),
+    marks: new Map(),
+  };
+  const { marks, totals, buckets } = plan;
+  const known = new Map<number, boolean>();
+  const deadLetter = (m: Incoming, error: string) => {
+    plan.deadLetters.push({ offset: m.offset, payload: m.raw ? m.raw() : '', error });
+    result.deadLettered++;
+  };
+
+  for (const m of batch) {
+    if (m.offset < stored) {
+      result.skipped++;
+      continue;
+    }
+    if (m.source !== undefined && m.n !== undefined) {
+      let mark = marks.get(m.source);
+      if (!mark) {
+        mark = { n: markOf(m.source), changed: false };
+        marks.set(m.source, mark);
+      }
+      if (m.n <= mark.n) {
+        result.skipped++;
+        continue;
+      }
+      mark.n = m.n;
+      mark.changed = true;
+    }
+    const e = m.event;
+    if (!e) {
+      deadLetter(m, m.error ?? 'malformed');
+      continue;
+    }
+    let ok = known.get(e.dataset_id);
+    if (ok === undefined) {
+      ok = exists(e.dataset_id);
+      known.set(e.dataset_id, ok);
+    }
+    if (!ok) {
+      deadLetter(m, `value.dataset_id: dataset ${e.dataset_id} does not exist`);
+      continue;
+    }
+    let t = totals.get(e.dataset_id);
+    if (!t) totals.set(e.dataset_id, (t = newCounters()));
+    add(t, e);
+    const hour = hourOf(e.ts);
+    const key = `${e.dataset_id}:${hour}`;
+    let b = buckets.get(key);
+    if (!b) buckets.set(key, (b = { id: e.dataset_id, hour, c: newCounters() }));
+    add(b.c, e);
+    result.applied++;
+  }
+  return plan;
+}
+
+/**
+ * The bridge's store of usage aggregates and consumer positions, on either backend
+ * (store/access-store.ts): SQLite's `AccessWriter` below, PostgreSQL's in store/access-pg.ts.
+ */
+export interface AccessStore {
+  /**
+   * Applies one partition's batch and sets its next offset to `nextOffset` (the offset
+   * after the batch's last message), all in one transaction.
+   */
+  apply(partition: number, batch: Incoming[], nextOffset: number): Promise<ApplyResult>;
+  /** The next offset to read per partition, as stored (absent: never read). */
+  storedOffset(partition: number): Promise<number | undefined>;
+  /** Drops watermarks of sources not seen for `maxAgeMs` (at most once an hour). */
+  forgetOldSources(maxAgeMs?: number): Promise<void>;
+}
+
+/** SQLite's AccessStore: raw prepared statements in one IMMEDIATE transaction, for speed. */
 export class AccessWriter {
   private readonly stmts;
   private lastForget = 0;
@@ -163,83 +261,40 @@ export class AccessWriter {
     const s = this.stmts;
     const now = Date.now();
     const stored = this.storedOffset(partition) ?? -1;
-    const result: ApplyResult = { applied: 0, skipped: 0, deadLettered: 0 };
-    const marks = new Map<string, { n: number; changed: boolean }>();
-    const known = new Map<number, boolean>();
-    const totals = new Map<number, Counters>();
-    const buckets = new Map<string, { id: number; hour: number; c: Counters }>();
-
-    const deadLetter = (m: Incoming, error: string) => {
+    const plan = planBatch(
+      batch,
+      stored,
+      (source) => {
+        const row = s.mark.get(this.consumer, this.topic, partition, source);
+        return row ? Number(row.last_n) : 0;
+      },
+      (id) => s.dataset.get(id) !== undefined,
+    );
+    for (const d of plan.deadLetters) {
       s.deadLetter.run(
         this.deadLetterSource,
         this.topic,
         partition,
-        String(m.offset),
-        m.raw ? m.raw() : '',
-        error,
+        String(d.offset),
+        d.payload,
+        d.error,
         now,
       );
-      result.deadLettered++;
-    };
-
-    for (const m of batch) {
-      if (m.offset < stored) {
-        result.skipped++;
-        continue;
-      }
-      if (m.source !== undefined && m.n !== undefined) {
-        let mark = marks.get(m.source);
-        if (!mark) {
-          const row = s.mark.get(this.consumer, this.topic, partition, m.source);
-          mark = { n: row ? Number(row.last_n) : 0, changed: false };
-          marks.set(m.source, mark);
-        }
-        if (m.n <= mark.n) {
-          result.skipped++;
-          continue;
-        }
-        mark.n = m.n;
-        mark.changed = true;
-      }
-      const e = m.event;
-      if (!e) {
-        deadLetter(m, m.error ?? 'malformed');
-        continue;
-      }
-      let exists = known.get(e.dataset_id);
-      if (exists === undefined) {
-        exists = s.dataset.get(e.dataset_id) !== undefined;
-        known.set(e.dataset_id, exists);
-      }
-      if (!exists) {
-        deadLetter(m, `value.dataset_id: dataset ${e.dataset_id} does not exist`);
-        continue;
-      }
-      let t = totals.get(e.dataset_id);
-      if (!t) totals.set(e.dataset_id, (t = newCounters()));
-      add(t, e);
-      const hour = hourOf(e.ts);
-      const key = `${e.dataset_id}:${hour}`;
-      let b = buckets.get(key);
-      if (!b) buckets.set(key, (b = { id: e.dataset_id, hour, c: newCounters() }));
-      add(b.c, e);
-      result.applied++;
     }
-
-    for (const [id, c] of totals) {
+    for (const [id, c] of plan.totals) {
       s.total.run(id, c.reads, c.writes, c.bytesRead, c.bytesWritten, c.latSum, c.latCount, c.last);
       s.lastAccess.run(c.last, id, c.last);
     }
-    for (const { id, hour, c } of buckets.values()) {
+    for (const { id, hour, c } of plan.buckets.values()) {
       s.bucket.run(id, hour, c.reads, c.writes, c.bytesRead, c.bytesWritten, c.latSum, c.latCount);
     }
-    for (const [source, mark] of marks) {
+    for (const [source, mark] of plan.marks) {
       if (mark.changed) s.setMark.run(this.consumer, this.topic, partition, source, mark.n, now);
     }
     if (nextOffset > stored) {
       s.setOffset.run(this.consumer, this.topic, partition, String(nextOffset), now);
     }
-    return result;
+    return plan.result;
   }
 }
 

@@ -1,14 +1,15 @@
 import path from 'node:path';
-import SQLite from 'better-sqlite3';
+import { sql } from 'kysely';
 import { tempDir } from '../test/support/dim-process';
 import { insertDataset } from './datasets';
-import { openDatabase, type OpenedDb } from './db';
+import type { OpenedDb } from './db';
+import { openTestStore } from '../test/support/store';
 import { putManifestRows, switchDataset, type ManifestRow } from './jobs';
 import { insertJobIfFree } from './overlap';
 import { datasetRow } from '../test/support/rows';
 
 /**
- * The switch (invariants 1 and 2) on a real SQLite file: it refuses while any object is
+ * The switch (invariants 1 and 2) on a real SQLite file and on PostgreSQL: it refuses while any object is
  * unverified, it is one transaction (a failure half-way leaves no trace), a reader on
  * another connection sees the old location or the new one with matching replicas, never a
  * mix, and running it again is a no-op.
@@ -31,7 +32,7 @@ describe('switchDataset', () => {
 
   beforeEach(async () => {
     file = path.join(tempDir('switch'), 'dim.db');
-    store = await openDatabase(file);
+    store = await openTestStore(file);
     const ds = await insertDataset(
       store.db,
       datasetRow('ds', SRC, { size_bytes: 20, object_count: 2 }),
@@ -67,56 +68,89 @@ describe('switchDataset', () => {
   });
 
   /** What a reader on its own connection sees: the dataset row and the primary replica. */
-  function readerView(reader: SQLite.Database) {
-    const snapshot = reader.transaction(() => ({
-      ds: reader
-        .prepare('select path_uri, current_tier, version from datasets where id = ?')
-        .get(datasetId) as { path_uri: string; current_tier: string; version: number },
-      primary: reader
-        .prepare("select uri from replicas where dataset_id = ? and role = 'primary'")
-        .all(datasetId) as { uri: string }[],
-    }));
-    return snapshot();
+  async function readerView(reader: OpenedDb) {
+    return reader.db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .execute(async (trx) => ({
+        ds: await trx
+          .selectFrom('datasets')
+          .select(['path_uri', 'current_tier', 'version'])
+          .where('id', '=', datasetId)
+          .executeTakeFirstOrThrow(),
+        primary: await trx
+          .selectFrom('replicas')
+          .select('uri')
+          .where('dataset_id', '=', datasetId)
+          .where('role', '=', 'primary')
+          .execute(),
+      }));
   }
 
   it('refuses while any object is unverified (the source stays primary)', async () => {
     await putManifestRows(store.db, JOB, [row('a', 'verified'), row('b', 'copied')]);
     expect(await switchDataset(store.db, JOB)).toEqual({ kind: 'not_verified', unverified: 1 });
-    const reader = new SQLite(file, { readonly: true });
+    const reader = await openTestStore(file);
     try {
-      expect(readerView(reader)).toEqual({
+      expect(await readerView(reader)).toEqual({
         ds: { path_uri: SRC, current_tier: 'hot', version: 1 },
         primary: [],
       });
     } finally {
-      reader.close();
+      await reader.close();
     }
   });
 
+  /** Makes the switch's last statement (the destination's replica row) fail. */
+  async function failPrimaryReplicaInserts(on: boolean) {
+    if (store.dialect === 'sqlite') {
+      store.sqlite.exec(
+        on
+          ? `create trigger fail_switch before insert on replicas when new.role = 'primary'
+             begin select raise(abort, 'injected failure'); end`
+          : 'drop trigger fail_switch',
+      );
+    } else if (on) {
+      await sql`create function fail_switch() returns trigger language plpgsql as $$
+        begin
+          if new.role = 'primary' then raise exception 'injected failure'; end if;
+          return new;
+        end $$`.execute(store.db);
+      await sql`create trigger fail_switch before insert on replicas
+        for each row execute function fail_switch()`.execute(store.db);
+    } else {
+      await sql`drop trigger fail_switch on replicas`.execute(store.db);
+    }
+  }
+
   it('is one transaction: a failure half-way leaves the dataset and replicas as they were', async () => {
     await putManifestRows(store.db, JOB, [row('a', 'verified'), row('b', 'verified')]);
-    // Fail the last statement of the switch (the destination's replica row).
-    store.sqlite.exec(`
-      create trigger fail_switch before insert on replicas when new.role = 'primary'
-      begin select raise(abort, 'injected failure'); end`);
-    // better-sqlite3's SqliteError may come from another realm under jest: match its code.
+    await failPrimaryReplicaInserts(true);
+    // The driver's error may come from another realm under jest: match its code.
     const outcome = await switchDataset(store.db, JOB).then(
       (r) => r,
       (e: unknown) => e,
     );
-    expect(outcome).toMatchObject({ code: 'SQLITE_CONSTRAINT_TRIGGER' });
-    const reader = new SQLite(file, { readonly: true });
+    expect(outcome).toMatchObject({
+      code: store.dialect === 'sqlite' ? 'SQLITE_CONSTRAINT_TRIGGER' : 'P0001', // raise_exception
+    });
+    const reader = await openTestStore(file);
     try {
-      expect(readerView(reader)).toEqual({
+      expect(await readerView(reader)).toEqual({
         ds: { path_uri: SRC, current_tier: 'hot', version: 1 },
         primary: [],
       });
-      expect(reader.prepare('select count(*) as n from replicas').get()).toEqual({ n: 0 });
+      expect(
+        await reader.db
+          .selectFrom('replicas')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirst(),
+      ).toEqual({ n: 0 });
     } finally {
-      reader.close();
+      await reader.close();
     }
 
-    store.sqlite.exec('drop trigger fail_switch');
+    await failPrimaryReplicaInserts(false);
     const done = await switchDataset(store.db, JOB);
     expect(done).toMatchObject({ kind: 'switched', version: 2, objects: 2, bytes: 20 });
     const again = await switchDataset(store.db, JOB);
@@ -125,12 +159,12 @@ describe('switchDataset', () => {
 
   it('a reader sees the old location or the new one, never a mix', async () => {
     await putManifestRows(store.db, JOB, [row('a', 'verified'), row('b', 'verified')]);
-    const reader = new SQLite(file, { readonly: true });
+    const reader = await openTestStore(file);
     const seen = new Set<string>();
     let switching = true;
     const watch = async () => {
       while (switching) {
-        const v = readerView(reader);
+        const v = await readerView(reader);
         seen.add(JSON.stringify(v));
         await new Promise((r) => setImmediate(r));
       }
@@ -140,9 +174,9 @@ describe('switchDataset', () => {
       await switchDataset(store.db, JOB);
       switching = false;
       await watching;
-      seen.add(JSON.stringify(readerView(reader)));
+      seen.add(JSON.stringify(await readerView(reader)));
     } finally {
-      reader.close();
+      await reader.close();
     }
     const old = { ds: { path_uri: SRC, current_tier: 'hot', version: 1 }, primary: [] };
     const now = {

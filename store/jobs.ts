@@ -1,6 +1,7 @@
 import { sql, type Insertable, type Kysely, type Selectable } from 'kysely';
 import { lexicalLocationKey } from '../storage/location-key';
 import type { Db } from './db';
+import { isPostgres, serializable } from './dialect';
 import { findOverlappingDataset, type OverlappingDataset } from './overlap';
 import type { Database, JobStatus, MigrationJob, MigrationJobsTable, Tier } from './schema';
 
@@ -403,12 +404,15 @@ export async function setSourceRealPath(db: Db, jobId: string, real: string): Pr
 /**
  * Runs `fn` in a write transaction that takes SQLite's write lock up front (BEGIN
  * IMMEDIATE), so a read-then-write cannot fail on a concurrent writer half-way. Another
- * process (API, bridge) may hold the lock briefly: busy_timeout waits for it.
+ * process (API, bridge) may hold the lock briefly: busy_timeout waits for it. On
+ * PostgreSQL: a serializable transaction, run again when it loses a race with another
+ * (store/dialect.ts), so `fn` must have no effect outside the database.
  */
 export async function writeTransaction<T>(
   db: Db,
   fn: (trx: Kysely<Database>) => Promise<T>,
 ): Promise<T> {
+  if (isPostgres(db)) return serializable(db, fn);
   return db.connection().execute(async (conn) => {
     await sql`begin immediate`.execute(conn);
     try {

@@ -1,9 +1,10 @@
-import { openDatabase, type OpenedDb } from './db';
+import type { OpenedDb } from './db';
+import { openTestStore } from '../test/support/store';
 import { acquireLease, releaseLease } from './leases';
 
 describe('leases', () => {
   let store: OpenedDb;
-  beforeEach(async () => (store = await openDatabase(':memory:')));
+  beforeEach(async () => (store = await openTestStore(':memory:')));
   afterEach(() => store.close());
 
   it('has one holder until it is released or expires', async () => {

@@ -15,7 +15,8 @@ import {
 } from '../placement';
 import { tempDir } from '../test/support/dim-process';
 import { datasetRow } from '../test/support/rows';
-import { openDatabase, type OpenedDb } from './db';
+import type { OpenedDb } from './db';
+import { openTestStore } from '../test/support/store';
 import { KEEP_FORECASTS, getModel, latestModel, listModels, trainModel } from './models';
 import { computeRecommendations } from './recommendations';
 import { ensureDefaultTiers, listTiers, tierTable } from './tiers';
@@ -41,7 +42,7 @@ describe('models (training from access_aggregates)', () => {
 
   beforeAll(async () => {
     const dir = tempDir('models');
-    store = await openDatabase(path.join(dir, 'dim.db'));
+    store = await openTestStore(path.join(dir, 'dim.db'));
     await ensureDefaultTiers(store.db, defaultTiers(dir));
     tiers = tierTable(await listTiers(store.db))!;
     const rows = [1, 2, 3].map((id) => ({

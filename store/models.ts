@@ -1,4 +1,5 @@
-import { CompiledQuery, sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
+import { jsonArrayAgg, rawQuery } from './dialect';
 import {
   DEFAULT_FORECAST_PARAMS,
   HOUR_MS,
@@ -111,13 +112,14 @@ export async function trainModel(db: Db, opts: TrainOptions = {}): Promise<Store
     const hi = ds[ds.length - 1]!.id;
     // One JSON array per column (json_agg on PostgreSQL): a third cheaper than an array
     // per row, for SQLite to build and for JSON.parse.
+    const agg = (e: RawBuilder<unknown>) => jsonArrayAgg(db, e);
     const cols = await sql<Record<'d' | 'h' | 'r' | 'w' | 'b', string>>`
-      select json_group_array(dataset_id) as d, json_group_array((hour - ${from}) / ${HOUR_MS}) as h,
-        json_group_array(read_count) as r, json_group_array(write_count) as w,
-        json_group_array(bytes_read) as b
+      select ${agg(sql`dataset_id`)} as d, ${agg(sql`(hour - ${from}) / ${HOUR_MS}`)} as h,
+        ${agg(sql`read_count`)} as r, ${agg(sql`write_count`)} as w,
+        ${agg(sql`bytes_read`)} as b
       from (select dataset_id, hour, read_count, write_count, bytes_read from access_aggregates
             where dataset_id >= ${lo} and dataset_id <= ${hi} and hour >= ${from} and hour < ${to}
-            order by dataset_id, hour)`
+            order by dataset_id, hour) as x`
       .execute(db)
       .then((r) => r.rows[0]!);
     const dsIds = JSON.parse(cols.d) as number[];
@@ -195,10 +197,7 @@ export async function trainModel(db: Db, opts: TrainOptions = {}): Promise<Store
         );
       }
       await trx.executeQuery(
-        CompiledQuery.raw(
-          part.length === INSERT_ROWS ? FULL_INSERT : insertText(part.length),
-          values,
-        ),
+        rawQuery(trx, part.length === INSERT_ROWS ? FULL_INSERT : insertText(part.length), values),
       );
       // Other requests get the event loop now and then (their queries wait for the commit).
       if ((k / INSERT_ROWS) % 25 === 24) await new Promise<void>((r) => setImmediate(r));

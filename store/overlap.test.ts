@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { tempDir } from '../test/support/dim-process';
 import { lexicalLocationKey } from '../storage/location-key';
-import { openDatabase, type OpenedDb } from './db';
+import type { OpenedDb } from './db';
+import { openTestStore } from '../test/support/store';
 import { insertJobIfFree, registerDataset } from './overlap';
 import { datasetRow } from '../test/support/rows';
 
@@ -45,8 +46,8 @@ describe('store overlap checks', () => {
   let b: OpenedDb;
   beforeEach(async () => {
     file = path.join(tempDir('overlap'), 'dim.db');
-    a = await openDatabase(file);
-    b = await openDatabase(file); // a second connection: another process
+    a = await openTestStore(file);
+    b = await openTestStore(file); // a second connection: another process
   });
   afterEach(async () => {
     await a.close();

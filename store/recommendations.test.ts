@@ -2,7 +2,8 @@ import path from 'node:path';
 import { decide, defaultTiers, DEFAULT_RULES, type TierTable } from '../placement';
 import { measure, describeFigures } from '../bench/placement';
 import { tempDir } from '../test/support/dim-process';
-import { openDatabase, type OpenedDb } from './db';
+import type { OpenedDb } from './db';
+import { openTestStore } from '../test/support/store';
 import {
   computeRecommendations,
   getRecommendation,
@@ -20,7 +21,7 @@ describe('computeRecommendations (set-based)', () => {
 
   beforeAll(async () => {
     const dir = tempDir('recs');
-    store = await openDatabase(path.join(dir, 'dim.db'));
+    store = await openTestStore(path.join(dir, 'dim.db'));
     await ensureDefaultTiers(store.db, defaultTiers(dir));
     tiers = tierTable(await listTiers(store.db))!;
     const t = NOW - 10 * DAY;
@@ -179,7 +180,7 @@ describe('recommendations change only when the advice does', () => {
 
   beforeAll(async () => {
     const dir = tempDir('recs-changes');
-    store = await openDatabase(path.join(dir, 'dim.db'));
+    store = await openTestStore(path.join(dir, 'dim.db'));
     await ensureDefaultTiers(store.db, defaultTiers(dir));
     tiers = tierTable(await listTiers(store.db))!;
     await store.db

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CompiledQuery, sql } from 'kysely';
+import { sql } from 'kysely';
 import {
   DEFAULT_RULES,
   choose,
@@ -11,6 +11,7 @@ import {
   type UsageForecast,
 } from '../placement';
 import type { Db } from './db';
+import { jsonArray, jsonArrayAgg, rawQuery } from './dialect';
 import { latestModel } from './models';
 import { DEFAULT_POLICY_NAME } from './policies';
 import type { Recommendation, Tier } from './schema';
@@ -164,7 +165,7 @@ async function readPlacementRows(db: Db, scope: RecommendationScope, modelId = 0
   const cols = sql.join(COLUMNS.map(([, alias]) => sql.ref(`x.${alias}`)));
   const { rows: json } = await db
     .selectFrom(inner.as('x'))
-    .select(sql<string>`json_group_array(json_array(${cols}))`.as('rows'))
+    .select(jsonArrayAgg(db, jsonArray(db, cols)).as('rows'))
     .executeTakeFirstOrThrow();
   const rows = JSON.parse(json) as Row[];
   // The aggregate keeps the subquery's order in practice (SQLite, and PostgreSQL's
@@ -432,8 +433,8 @@ const FULL_HEADS = headsText(INSERT_ROWS);
 /**
  * Stores the recommendations and their heads (multi-row statements in one transaction) and
  * sets their `id`s. The statement texts are built once and reused: building a Kysely query
- * tree per value costs more than the insert itself at this volume. (`?` placeholders: the
- * pg dialect will want `$n`.)
+ * tree per value costs more than the insert itself at this volume. (`?` placeholders,
+ * numbered `$n` on PostgreSQL by rawQuery.)
  */
 async function insertRecommendations(
   db: Db,
@@ -460,7 +461,7 @@ async function insertRecommendations(
         );
       }
       const { rows } = await trx.executeQuery<{ id: number; dataset_id: number }>(
-        CompiledQuery.raw(full ? FULL_INSERT : insertText(chunk.length), params),
+        rawQuery(trx, full ? FULL_INSERT : insertText(chunk.length), params),
       );
       const ids = new Map(rows.map((r) => [r.dataset_id, r.id]));
       const heads: unknown[] = [];
@@ -477,7 +478,7 @@ async function insertRecommendations(
           keys[i + j],
         );
       }
-      await trx.executeQuery(CompiledQuery.raw(full ? FULL_HEADS : headsText(chunk.length), heads));
+      await trx.executeQuery(rawQuery(trx, full ? FULL_HEADS : headsText(chunk.length), heads));
     }
   });
 }
@@ -485,7 +486,7 @@ async function insertRecommendations(
 /** Rows per statement when moving heads' digests on. */
 const REKEY_ROWS = 400;
 const rekeyText = (rows: number) =>
-  `with v(id, k) as (values ${Array<string>(rows).fill('(?, ?)').join(', ')}) update recommendation_heads set inputs_key = (select k from v where v.id = recommendation_heads.dataset_id) where dataset_id in (select id from v)`;
+  `with v(id, k) as (values ${Array<string>(rows).fill('(cast(? as integer), ?)').join(', ')}) update recommendation_heads set inputs_key = (select k from v where v.id = recommendation_heads.dataset_id) where dataset_id in (select id from v)`;
 
 /**
  * Records that the standing advice of these datasets was recomputed from new inputs and
@@ -496,7 +497,7 @@ async function rekeyHeads(db: Db, rekeyed: Array<[number, string]>): Promise<voi
   await db.transaction().execute(async (trx) => {
     for (let i = 0; i < rekeyed.length; i += REKEY_ROWS) {
       const chunk = rekeyed.slice(i, i + REKEY_ROWS);
-      await trx.executeQuery(CompiledQuery.raw(rekeyText(chunk.length), chunk.flat()));
+      await trx.executeQuery(rawQuery(trx, rekeyText(chunk.length), chunk.flat()));
     }
   });
 }

@@ -1,7 +1,10 @@
 import type SQLite from 'better-sqlite3';
+import { Kysely } from 'kysely';
 import type { Retention } from '../config';
 import type { Logger } from '../runtime/log';
-import { setSetting } from './settings';
+import type { Db } from './db';
+import { isPostgres, rawQuery } from './dialect';
+import { setSetting, setSettingDb } from './settings';
 
 /**
  * Retention: the tables that grow with use are pruned on a timer, so that no caller can
@@ -23,14 +26,51 @@ const BATCH = 2000;
 
 const yieldToOthers = () => new Promise<void>((r) => setImmediate(r));
 
+/**
+ * Where the pruner runs its statements (`?` placeholders): better-sqlite3's handle
+ * (prepared statements, SQLite), or the store's Kysely (any backend: PostgreSQL).
+ */
+export type PruneTarget = SQLite.Database | Db;
+
+interface Stmt {
+  run(...args: Array<string | number>): Promise<number>;
+  get<T>(...args: Array<string | number>): Promise<T | undefined>;
+}
+
+function statements(target: PruneTarget) {
+  if (target instanceof Kysely) {
+    const db = target;
+    return {
+      pg: isPostgres(db),
+      prepare: (text: string): Stmt => ({
+        run: async (...args) =>
+          Number((await db.executeQuery(rawQuery(db, text, args))).numAffectedRows ?? 0),
+        get: async <T>(...args: Array<string | number>) =>
+          (await db.executeQuery(rawQuery(db, text, args))).rows[0] as T | undefined,
+      }),
+      all: async <T>(text: string) => (await db.executeQuery(rawQuery(db, text, []))).rows as T[],
+    };
+  }
+  const sqlite = target;
+  return {
+    pg: false,
+    prepare: (text: string): Stmt => {
+      const stmt = sqlite.prepare<unknown[]>(text);
+      return {
+        run: (...args) => Promise.resolve(stmt.run(...args).changes),
+        get: <T>(...args: Array<string | number>) =>
+          Promise.resolve(stmt.get(...args) as T | undefined),
+      };
+    },
+    all: <T>(text: string) => Promise.resolve(sqlite.prepare(text).all() as T[]),
+  };
+}
+
 /** Runs a `... limit ?` delete (the last parameter) until a slice deletes fewer than BATCH. */
-async function inSlices(
-  stmt: SQLite.Statement<unknown[]>,
-  args: Array<string | number>,
-): Promise<number> {
+async function inSlices(stmt: Stmt, args: Array<string | number>): Promise<number> {
   let total = 0;
   for (;;) {
-    const { changes } = stmt.run(...args, BATCH);
+    const changes = await stmt.run(...args, BATCH);
     total += changes;
     if (changes < BATCH) return total;
     await yieldToOthers();
@@ -38,43 +78,42 @@ async function inSlices(
 }
 
 /** The topics in the log, by a skip scan of the (topic, seq) index. */
-function topics(sqlite: SQLite.Database): string[] {
-  return sqlite
-    .prepare<[], { topic: string }>(
-      `with recursive t(topic) as (
-         select min(topic) from event_log
-         union all
-         select (select min(topic) from event_log where topic > t.topic) from t where t.topic is not null
-       ) select topic from t where topic is not null`,
-    )
-    .all()
-    .map((r) => r.topic);
+async function topics(target: PruneTarget): Promise<string[]> {
+  const rows = await statements(target).all<{ topic: string }>(
+    `with recursive t(topic) as (
+       select min(topic) from event_log
+       union all
+       select (select min(topic) from event_log where topic > t.topic) from t where t.topic is not null
+     ) select topic from t where topic is not null`,
+  );
+  return rows.map((r) => r.topic);
 }
 
 /** access_events (under any prefix) is the bridge's backlog, never pruned here. */
 const isAccessTopic = (topic: string) => topic.endsWith('access_events');
 
 export async function pruneEventLog(
-  sqlite: SQLite.Database,
+  sqlite: PruneTarget,
   keep: Retention['eventLog'],
   now = Date.now(),
 ): Promise<number> {
   // The oldest slice's old rows; stops at the first slice holding a young row.
-  const byAge = sqlite.prepare(
+  const { prepare } = statements(sqlite);
+  const byAge = prepare(
     'delete from event_log where ts < ? and seq in (select seq from event_log where topic = ? order by seq limit ?)',
   );
-  const nth = sqlite.prepare<[string, number], { seq: number }>(
+  const nth = prepare(
     'select seq from event_log where topic = ? order by seq desc limit 1 offset ?',
   );
-  const upTo = sqlite.prepare(
+  const upTo = prepare(
     'delete from event_log where seq in (select seq from event_log where topic = ? and seq <= ? order by seq limit ?)',
   );
   let total = 0;
-  for (const topic of topics(sqlite)) {
+  for (const topic of await topics(sqlite)) {
     if (isAccessTopic(topic)) continue;
     total += await inSlices(byAge, [now - keep.maxAgeMs, topic]);
     // The newest maxRows stay: everything up to the (maxRows+1)-th newest goes.
-    const cut = nth.get(topic, keep.maxRows);
+    const cut = await nth.get<{ seq: number }>(topic, keep.maxRows);
     if (cut) total += await inSlices(upTo, [topic, cut.seq]);
   }
   return total;
@@ -82,28 +121,27 @@ export async function pruneEventLog(
 
 /** Age and count for a table with an integer id in insertion order and an indexed `ts`. */
 async function pruneByTsAndCount(
-  sqlite: SQLite.Database,
+  sqlite: PruneTarget,
   table: 'dead_letters' | 'audit_log',
   keep: { maxAgeMs: number; maxRows: number },
   now: number,
 ): Promise<number> {
-  const byAge = sqlite.prepare(
+  const { prepare } = statements(sqlite);
+  const byAge = prepare(
     `delete from ${table} where id in (select id from ${table} where ts < ? limit ?)`,
   );
-  const nth = sqlite.prepare<[number], { id: number }>(
-    `select id from ${table} order by id desc limit 1 offset ?`,
-  );
-  const upTo = sqlite.prepare(
+  const nth = prepare(`select id from ${table} order by id desc limit 1 offset ?`);
+  const upTo = prepare(
     `delete from ${table} where id in (select id from ${table} where id <= ? order by id limit ?)`,
   );
   let total = await inSlices(byAge, [now - keep.maxAgeMs]);
-  const cut = nth.get(keep.maxRows);
+  const cut = await nth.get<{ id: number }>(keep.maxRows);
   if (cut) total += await inSlices(upTo, [cut.id]);
   return total;
 }
 
 export function pruneDeadLetters(
-  sqlite: SQLite.Database,
+  sqlite: PruneTarget,
   keep: Retention['deadLetters'],
   now = Date.now(),
 ): Promise<number> {
@@ -111,7 +149,7 @@ export function pruneDeadLetters(
 }
 
 export function pruneAuditLog(
-  sqlite: SQLite.Database,
+  sqlite: PruneTarget,
   keep: Retention['audit'],
   now = Date.now(),
 ): Promise<number> {
@@ -120,19 +158,23 @@ export function pruneAuditLog(
 
 /** Old keys, finished or not (api/route.ts expires unfinished claims much sooner itself). */
 export function pruneIdempotencyKeys(
-  sqlite: SQLite.Database,
+  sqlite: PruneTarget,
   keep: Retention['idempotencyKeys'],
   now = Date.now(),
 ): Promise<number> {
-  const stmt = sqlite.prepare(
-    'delete from idempotency_keys where rowid in (select rowid from idempotency_keys where created_at < ? limit ?)',
+  const { pg, prepare } = statements(sqlite);
+  // A row's physical id: SQLite's rowid, PostgreSQL's ctid.
+  const row = pg ? 'ctid' : 'rowid';
+  const stmt = prepare(
+    `delete from idempotency_keys where ${row} in (select ${row} from idempotency_keys where created_at < ? limit ?)`,
   );
   return inSlices(stmt, [now - keep.maxAgeMs]);
 }
 
 /** The cap the audit trigger applies to `details` (every process writes its configured one). */
-export function setAuditDetailsMax(sqlite: SQLite.Database, max: number): void {
-  setSetting(sqlite, 'audit_details_max', String(max));
+export async function setAuditDetailsMax(target: PruneTarget, max: number): Promise<void> {
+  if (target instanceof Kysely) await setSettingDb(target, 'audit_details_max', String(max));
+  else setSetting(target, 'audit_details_max', String(max));
 }
 
 export interface Pruned {
@@ -144,7 +186,7 @@ export interface Pruned {
 
 /** One pass over every table. */
 export async function pruneAll(
-  sqlite: SQLite.Database,
+  sqlite: PruneTarget,
   r: Retention,
   now = Date.now(),
 ): Promise<Pruned> {
@@ -168,25 +210,25 @@ export interface RunningRetention {
  * several at once only repeat each other's cheap index lookups.
  */
 export function startRetention(opts: {
-  sqlite: SQLite.Database;
+  /** better-sqlite3's handle on SQLite; the store's Kysely on PostgreSQL. */
+  db: PruneTarget;
   retention: Retention;
   log: Logger;
   /** Delay of the first pass (default 10 s: not in the way of start-up). */
   firstMs?: number;
 }): RunningRetention {
-  const { sqlite, retention, log } = opts;
-  try {
-    setAuditDetailsMax(sqlite, retention.audit.detailsMax);
-  } catch (err) {
+  const { db: sqlite, retention, log } = opts;
+  const capped = setAuditDetailsMax(sqlite, retention.audit.detailsMax).catch((err: unknown) => {
     // The cap the database holds (4096, or another process's) stays in force meanwhile.
     log.warn('could not set the audit details cap; keeping the stored one', {
       err: (err as Error).message,
     });
-  }
+  });
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
   const pass = async () => {
+    await capped;
     try {
       const pruned = await pruneAll(sqlite, retention);
       if (Object.values(pruned).some((n) => n > 0)) log.info('pruned old rows', { ...pruned });
@@ -209,6 +251,7 @@ export function startRetention(opts: {
     stop: async () => {
       stopped = true;
       if (timer) clearTimeout(timer);
+      await capped;
       await running;
     },
   };

@@ -311,14 +311,16 @@ export class SweepService {
       .selectFrom('migration_jobs as j')
       .innerJoin('datasets as d', 'd.id', 'j.dataset_id')
       .select([
-        sql<string>`coalesce(d.policy, ${DEFAULT_POLICY_NAME})`.as('policy'),
+        // A literal, not a parameter: PostgreSQL groups by the expression only when the
+        // select list and GROUP BY spell it the same (two parameters are two expressions).
+        sql<string>`coalesce(d.policy, ${sql.lit(DEFAULT_POLICY_NAME)})`.as('policy'),
         sql<number>`sum(case when j.status in ('failed', 'cancelled', 'enqueue_failed') then j.bytes_done else j.bytes_total end)`.as(
           'bytes',
         ),
       ])
       .where('j.requested_by', '=', SWEEP_ACTOR.name)
       .where('j.submitted_at', '>', now - DAY_MS)
-      .groupBy(sql`coalesce(d.policy, ${DEFAULT_POLICY_NAME})`)
+      .groupBy(sql`coalesce(d.policy, ${sql.lit(DEFAULT_POLICY_NAME)})`)
       .execute();
     return new Map(rows.map((r) => [r.policy, Number(r.bytes)]));
   }

@@ -1,10 +1,9 @@
 import type { KeyObject } from 'node:crypto';
-import type SQLite from 'better-sqlite3';
 import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage } from 'kafkajs';
 import { decodeAccessEvent } from '../events/access-event';
 import {
   addValue,
-  eventIdKey,
+  eventIdKeyOf,
   finishRun,
   ID_HEADER,
   macMatches,
@@ -14,7 +13,11 @@ import {
 import { createKafka, ensureTopics } from '../events/kafka-client';
 import { topicName, type TopicSettings } from '../events/topics';
 import type { Logger } from '../runtime/log';
-import { AccessWriter, type ApplyResult, type Incoming } from '../store/access';
+import type { ApplyResult, Incoming } from '../store/access';
+import { accessStore } from '../store/access-store';
+import type { OpenedDb } from '../store/db';
+import { sqliteLocalLogReader } from '../events/local-log';
+import { pgLocalLogReader } from '../events/local-log-pg';
 import { createMetricsRegistry, type Registry } from '../runtime/metrics';
 import { bridgeMetrics, type PartitionLag } from './bridge-metrics';
 
@@ -22,7 +25,7 @@ import { bridgeMetrics, type PartitionLag } from './bridge-metrics';
  * The bridge: reads `access_events` in batches and turns them into usage aggregates.
  *
  * - Kafka (KAFKA_BROKERS set): a consumer in group DIM_BRIDGE_GROUP, `eachBatch`, no
- *   offset commits to Kafka at all: the next offset of each partition is stored in SQLite
+ *   offset commits to Kafka at all: the next offset of each partition is stored in the store
  *   (`consumer_offsets`) in the same transaction as the aggregates, and on every
  *   assignment the consumer seeks to it. Partitions never read start at the beginning.
  * - Local log (no Kafka): the same, reading the `event_log` table by `seq`, then deleting
@@ -32,7 +35,8 @@ import { bridgeMetrics, type PartitionLag } from './bridge-metrics';
  * never stop the bridge. See store/access.ts for the transaction and events/README.md.
  */
 export interface BridgeOptions {
-  sqlite: SQLite.Database;
+  /** The metadata store (SQLite or PostgreSQL): aggregates, offsets, the local log. */
+  store: OpenedDb;
   /** Consumer group (Kafka) and name in consumer_offsets. */
   group: string;
   topicPrefix: string;
@@ -221,8 +225,8 @@ async function runKafka(
   record: (r: ApplyResult) => void,
   unverified: (count: number) => void,
 ): Promise<Run> {
-  const writer = new AccessWriter(opts.sqlite, opts.group, topic, 'kafka');
-  const key = eventIdKey(opts.idKey, opts.sqlite);
+  const writer = accessStore(opts.store, opts.group, topic, 'kafka');
+  const key = await eventIdKeyOf(opts.idKey, opts.store.db);
   const kafka = createKafka({ ...kafkaOpts, log });
   await ensureTopics(kafka, [topic], log, kafkaOpts.topics);
 
@@ -242,9 +246,9 @@ async function runKafka(
     });
     if (bad > 0) unverified(bad);
     const next = incoming[incoming.length - 1]!.offset + 1;
-    record(writer.apply(batch.partition, incoming, next));
+    record(await writer.apply(batch.partition, incoming, next));
     payload.resolveOffset(batch.messages[batch.messages.length - 1]!.offset);
-    writer.forgetOldSources();
+    await writer.forgetOldSources();
     await payload.heartbeat();
   };
 
@@ -274,11 +278,17 @@ async function runKafka(
         });
       });
       c.on(c.events.GROUP_JOIN, ({ payload }) => {
-        // Resume where SQLite says, not where Kafka's group offsets say (we never commit those).
-        for (const partition of payload.memberAssignment[topic] ?? []) {
-          const next = writer.storedOffset(partition);
-          if (next !== undefined) c.seek({ topic, partition, offset: String(next) });
-        }
+        // Resume where the store says, not where Kafka's group offsets say (we never commit
+        // those). Should a fetch start before a seek lands, the batch's offsets below the
+        // stored one are skipped by the transaction: nothing counts twice.
+        void (async () => {
+          for (const partition of payload.memberAssignment[topic] ?? []) {
+            const next = await writer.storedOffset(partition);
+            if (next !== undefined) c.seek({ topic, partition, offset: String(next) });
+          }
+        })().catch((err: unknown) =>
+          log.warn('could not read the stored offsets', { err: (err as Error).message }),
+        );
         log.debug('partitions assigned', { partitions: payload.memberAssignment[topic] });
       });
       try {
@@ -314,10 +324,12 @@ async function runKafka(
     }
     try {
       const offsets = await admin.fetchTopicOffsets(topic);
-      return offsets.map((o) => ({
-        partition: o.partition,
-        lag: Number(o.high) - (writer.storedOffset(o.partition) ?? Number(o.low)),
-      }));
+      return Promise.all(
+        offsets.map(async (o) => ({
+          partition: o.partition,
+          lag: Number(o.high) - ((await writer.storedOffset(o.partition)) ?? Number(o.low)),
+        })),
+      );
     } catch (err) {
       const a = admin;
       admin = undefined;
@@ -345,17 +357,12 @@ function runLocal(
   log: Logger,
   record: (r: ApplyResult) => void,
 ): Run {
-  const { sqlite } = opts;
-  const writer = new AccessWriter(sqlite, opts.group, topic, 'local-log');
+  const { store } = opts;
+  const writer = accessStore(store, opts.group, topic, 'local-log');
   const batchSize = opts.batchSize ?? 5000;
   const pollMs = opts.pollMs ?? 200;
-  const read = sqlite.prepare<[string, number, number], { seq: number; value: string; ts: number }>(
-    'select seq, value, ts from event_log where topic = ? and seq >= ? order by seq limit ?',
-  );
-  // In slices, so that the API's appends never wait long for the write lock.
-  const prune = sqlite.prepare<[string, number]>(
-    'delete from event_log where seq in (select seq from event_log where topic = ? and seq < ? order by seq limit 20000)',
-  );
+  const reader =
+    store.dialect === 'postgres' ? pgLocalLogReader(store.db) : sqliteLocalLogReader(store.sqlite);
   let stopping = false;
   let wake: (() => void) | undefined;
   let pending = false;
@@ -370,8 +377,8 @@ function runLocal(
       pending = false;
       let moved = false;
       try {
-        const from = writer.storedOffset(0) ?? 0;
-        const rows = read.all(topic, from, batchSize);
+        const from = (await writer.storedOffset(0)) ?? 0;
+        const rows = await reader.read(topic, from, batchSize);
         if (rows.length > 0) {
           const incoming: Incoming[] = rows.map((r) => {
             const d = decodeAccessEvent(r.value, r.ts);
@@ -382,15 +389,15 @@ function runLocal(
               raw: () => r.value.slice(0, MAX_DEAD_LETTER_PAYLOAD),
             };
           });
-          record(writer.apply(0, incoming, rows[rows.length - 1]!.seq + 1));
+          record(await writer.apply(0, incoming, rows[rows.length - 1]!.seq + 1));
           moved = true;
         }
         if (Date.now() - lastPrune > 2000 || (!moved && lastPrune === 0)) {
           lastPrune = Date.now();
-          const next = writer.storedOffset(0);
+          const next = await writer.storedOffset(0);
           // The log is a buffer, not an archive: what is aggregated goes.
-          if (next !== undefined) prune.run(topic, next);
-          writer.forgetOldSources();
+          if (next !== undefined) await reader.prune(topic, next);
+          await writer.forgetOldSources();
         }
       } catch (err) {
         log.warn('local log batch failed; retrying', { err: (err as Error).message });
@@ -414,14 +421,11 @@ function runLocal(
     }
   };
   const done = loop();
-  const highest = sqlite.prepare<[string], { hi: number | null; lo: number | null }>(
-    'select max(seq) as hi, min(seq) as lo from event_log where topic = ?',
-  );
   // The local log is one partition (0): rows from the stored next seq to the highest.
-  const lag = (): Promise<PartitionLag[]> => {
-    const { hi, lo } = highest.get(topic)!;
-    const next = writer.storedOffset(0) ?? lo ?? 0;
-    return Promise.resolve([{ partition: 0, lag: hi === null ? 0 : hi + 1 - next }]);
+  const lag = async (): Promise<PartitionLag[]> => {
+    const { hi, lo } = await reader.span(topic);
+    const next = (await writer.storedOffset(0)) ?? lo ?? 0;
+    return [{ partition: 0, lag: hi === null ? 0 : hi + 1 - next }];
   };
   return {
     source: 'local-log',

@@ -1,4 +1,4 @@
-import { LocalLogSink } from '../../events/local-log';
+import { localLogSink } from '../../events';
 import { IngestAudit, KnownDatasets } from './access-events';
 import { silentLogger } from '../../runtime/log';
 import { startTestApi, type TestApi } from '../../test/support/api';
@@ -7,17 +7,24 @@ import { startBridge, type RunningBridge } from '../../workers/bridge';
 /** POST /access-events and GET /datasets/{id}/usage, through the local log and the bridge. */
 describe('access events API (local log)', () => {
   let api: TestApi;
-  let sink: LocalLogSink;
+  let sink: ReturnType<typeof localLogSink>;
   let bridge: RunningBridge | undefined;
   const ev = { dataset_id: 1, op: 'read', size_bytes: 4096, client_lat_ms: 12.3 };
 
-  const logged = () =>
-    (api.store.sqlite.prepare('select count(*) as n from event_log').get() as { n: number }).n;
+  const logged = async () =>
+    Number(
+      (
+        await api.store.db
+          .selectFrom('event_log')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
 
   beforeAll(async () => {
     api = await startTestApi();
     // The same sink the app uses, reached through a second handle for the bound test.
-    sink = new LocalLogSink({ sqlite: api.store.sqlite, topicPrefix: '', bufferMax: 1_000_000 });
+    sink = localLogSink(api.store, { topicPrefix: '', bufferMax: 1_000_000 });
     for (const name of ['sample', 'other']) {
       const r = await api.request('POST', '/datasets', {
         name,
@@ -29,7 +36,7 @@ describe('access events API (local log)', () => {
   });
   afterAll(async () => {
     await bridge?.stop();
-    await sink.close();
+    await sink?.close();
     await api.close();
   });
 
@@ -37,9 +44,12 @@ describe('access events API (local log)', () => {
     const res = await api.request('POST', '/access-events', ev);
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ accepted: 1 });
-    const row = api.store.sqlite
-      .prepare('select topic, key, value from event_log order by seq desc limit 1')
-      .get() as { topic: string; key: string; value: string };
+    const row = await api.store.db
+      .selectFrom('event_log')
+      .select(['topic', 'key', 'value'])
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirstOrThrow();
     expect(row.topic).toBe('access_events');
     expect(row.key).toBe('1');
     const value = JSON.parse(row.value) as Record<string, unknown>;
@@ -157,13 +167,13 @@ describe('access events API (local log)', () => {
   it.each(bad)(
     'rejects %s with a problem naming the field, and keeps nothing',
     async (_what, body, status, field, reason) => {
-      const before = logged();
+      const before = await logged();
       const res = await api.request('POST', '/access-events', body);
       expect(res.status).toBe(status);
       expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
       expect(res.body.field).toBe(field);
       expect(res.body.detail).toMatch(reason);
-      expect(logged()).toBe(before);
+      expect(await logged()).toBe(before);
     },
   );
 
@@ -174,7 +184,7 @@ describe('access events API (local log)', () => {
   });
 
   it('answers 503 with Retry-After when the local log is full (the bridge is not keeping up)', async () => {
-    const small = new LocalLogSink({ sqlite: api.store.sqlite, topicPrefix: '', bufferMax: 1 });
+    const small = localLogSink(api.store, { topicPrefix: '', bufferMax: 1 });
     await expect(small.publish('access_events', [{ key: '1', value: ev }])).rejects.toMatchObject({
       status: 503,
       extra: { retryAfterS: 10 },
@@ -182,13 +192,13 @@ describe('access events API (local log)', () => {
   });
 
   it('a repeated Idempotency-Key does not record the events twice', async () => {
-    const before = logged();
+    const before = await logged();
     const h = { 'idempotency-key': 'events-once' };
     const a = await api.request('POST', '/access-events', [ev, ev], h);
     const b = await api.request('POST', '/access-events', [ev, ev], h);
     expect([a.status, b.status]).toEqual([202, 202]);
     expect(b.headers.get('idempotent-replayed')).toBe('true');
-    expect(logged()).toBe(before + 2);
+    expect(await logged()).toBe(before + 2);
   });
 
   it('aggregates through the bridge: GET /datasets/{id} usage and hourly buckets', async () => {
@@ -199,7 +209,7 @@ describe('access events API (local log)', () => {
       { dataset_id: 2, op: 'write', size_bytes: 30, client_lat_ms: 3, ts: earlier + 1 },
     ]);
     bridge = await startBridge({
-      sqlite: api.store.sqlite,
+      store: api.store,
       group: 'dim-bridge',
       topicPrefix: '',
       log: silentLogger,
@@ -243,8 +253,9 @@ describe('access events API (local log)', () => {
     );
     expect(narrow.body.buckets).toHaveLength(1);
     // The bridge deletes what it aggregated: the log is a buffer.
-    for (let i = 0; i < 100 && logged() > 0; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(logged()).toBe(0);
+    for (let i = 0; i < 100 && (await logged()) > 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(await logged()).toBe(0);
     expect(bridge.stats()).toMatchObject({ applied: 7, deadLettered: 0 });
   }, 15_000);
 

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { MigrationDb } from '../db';
+import { isPostgres } from '../dialect';
 
 /**
  * Install-wide settings and bounded tables (issue 9, items 6 and 9):
@@ -40,6 +41,28 @@ export async function up(db: MigrationDb): Promise<void> {
     .execute();
   // The head is at most (cap - 128) / 2 characters: JSON escaping at most doubles it, so
   // the replacement object stays within the cap.
+  if (isPostgres(db)) {
+    // The same cap as a PL/pgSQL trigger function (a BEFORE trigger replaces the value).
+    await sql`
+      create function audit_log_cap_details() returns trigger language plpgsql as $$
+      declare cap integer := ${sql.raw(CAP)};
+      begin
+        if length(new.details) > cap then
+          new.details := json_build_object(
+            'truncated', true,
+            'length', length(new.details),
+            'head', substr(new.details, 1, (cap - 128) / 2)
+          )::text;
+        end if;
+        return new;
+      end $$
+    `.execute(db);
+    await sql`
+      create trigger audit_log_cap_details before insert on audit_log
+      for each row execute function audit_log_cap_details()
+    `.execute(db);
+    return;
+  }
   await sql`
     create trigger audit_log_cap_details after insert on audit_log
     when length(new.details) > ${sql.raw(CAP)}
@@ -54,7 +77,10 @@ export async function up(db: MigrationDb): Promise<void> {
 }
 
 export async function down(db: MigrationDb): Promise<void> {
-  await sql`drop trigger if exists audit_log_cap_details`.execute(db);
+  if (isPostgres(db)) {
+    await sql`drop trigger if exists audit_log_cap_details on audit_log`.execute(db);
+    await sql`drop function if exists audit_log_cap_details()`.execute(db);
+  } else await sql`drop trigger if exists audit_log_cap_details`.execute(db);
   await db.schema.dropIndex('audit_log_ts').ifExists().execute();
   await db.schema.dropIndex('idempotency_keys_created').ifExists().execute();
   await db.schema.dropTable('install_settings').ifExists().execute();

@@ -7,8 +7,12 @@ import path from 'node:path';
  */
 export default function globalSetup(): void {
   const root = path.resolve(__dirname, '..', '..');
-  execFileSync(path.join(root, 'dev', 'services'), ['start', 'temporal', 'kafka', 's3', 'gcs'], {
-    cwd: root,
-    stdio: 'inherit',
-  });
+  execFileSync(
+    path.join(root, 'dev', 'services'),
+    ['start', 'temporal', 'kafka', 's3', 'gcs', 'postgres'],
+    {
+      cwd: root,
+      stdio: 'inherit',
+    },
+  );
 }

@@ -1,13 +1,14 @@
 import path from 'node:path';
 import { createApp, listen, type ApiDeps, type ApiServer } from '../../api/app';
-import { LocalLogSink } from '../../events/local-log';
+import { localLogSink } from '../../events';
 import { silentLogger } from '../../runtime/log';
-import { openDatabase, type OpenedDb } from '../../store/db';
+import type { OpenedDb } from '../../store/db';
 import { checkDatasetLocation, checkLocation } from '../../storage/location';
 import { tempDir } from './dim-process';
+import { openTestStore } from './store';
 
 /**
- * The API in-process on a temporary SQLite file and a free port: for tests of routes that
+ * The API in-process on a temporary store (SQLite, or PostgreSQL in unit-pg) and a free port: for tests of routes that
  * need no outside server. Override any dependency through `overrides`.
  */
 export interface TestApi {
@@ -32,7 +33,7 @@ export interface TestResponse {
 
 export async function startTestApi(overrides: Partial<ApiDeps> = {}): Promise<TestApi> {
   const dataDir = tempDir('api');
-  const store = await openDatabase(path.join(dataDir, 'dim.db'));
+  const store = await openTestStore(path.join(dataDir, 'dim.db'));
   const storage = {
     fileRoots: [path.join(dataDir, 'storage'), '/shared_storage'],
     s3: { endpoint: undefined, region: 'us-east-1' },
@@ -46,7 +47,7 @@ export async function startTestApi(overrides: Partial<ApiDeps> = {}): Promise<Te
     checkLocation: (uri, field) => checkLocation(uri, field, storage),
     datasetLocation: (uri, field) =>
       checkDatasetLocation(uri, field, { fileRoots: storage.fileRoots, allowWholeRoot: false }),
-    events: new LocalLogSink({ sqlite: store.sqlite, topicPrefix: '', bufferMax: 1_000_000 }),
+    events: localLogSink(store, { topicPrefix: '', bufferMax: 1_000_000 }),
     ...overrides,
   });
   const server: ApiServer = await listen(app, '127.0.0.1', 0);

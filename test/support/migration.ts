@@ -16,7 +16,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import type { MoverTuning } from '../../activities/mover-env';
 import { createApp, listen, type ApiServer } from '../../api/app';
 import type { ApiKey } from '../../api/auth';
-import { LocalLogSink } from '../../events/local-log';
+import { localLogSink } from '../../events';
 import type { EventSink, Message, Topic } from '../../events/sink';
 import { silentLogger } from '../../runtime/log';
 import { resolveTemporalBinary } from '../../runtime/temporal-dev';
@@ -24,7 +24,8 @@ import { MigrationService } from '../../migrations';
 import { createStorage, type Storage, type StorageOverrides } from '../../storage';
 import { SweepService } from '../../sweep/service';
 import { checkDatasetLocation, checkLocation } from '../../storage/location';
-import { openDatabase, type OpenedDb } from '../../store/db';
+import type { OpenedDb } from '../../store/db';
+import { openTestStore } from './store';
 import type { MigrationJob } from '../../store/schema';
 import { startMigrationWorker, type RunningWorker } from '../../workers/migration-worker';
 import type { TestResponse } from './api';
@@ -113,7 +114,7 @@ export async function startHarness(opts: {
   const dir = tempDir(opts.name);
   const root = path.join(dir, 'storage');
   mkdirSync(root, { recursive: true });
-  const store = await openDatabase(path.join(dir, 'dim.db'));
+  const store = await openTestStore(path.join(dir, 'dim.db'));
   const storageConfig = {
     fileRoots: [root],
     s3: { endpoint: opts.endpoints?.s3, region: 'us-east-1' },
@@ -123,9 +124,7 @@ export async function startHarness(opts: {
     ...opts.storageOverrides,
     file: { fsync: false, ...opts.storageOverrides?.file },
   });
-  const sink = new HookedSink(
-    new LocalLogSink({ sqlite: store.sqlite, topicPrefix: '', bufferMax: 1_000_000 }),
-  );
+  const sink = new HookedSink(localLogSink(store, { topicPrefix: '', bufferMax: 1_000_000 }));
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: 'default' });
   const temporal = {

@@ -76,7 +76,7 @@ export async function startStack(opts: {
     bridge: undefined,
     async startBridge() {
       stack.bridge = await startBridge({
-        sqlite: store.sqlite,
+        store,
         group: `${opts.prefix}bridge`,
         topicPrefix: opts.prefix,
         log: silentLogger,
