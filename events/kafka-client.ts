@@ -32,6 +32,17 @@ export function createKafka(opts: KafkaClientOptions): Kafka {
   });
 }
 
+/** One attempt at reaching the brokers (start-up waits on it): connect, read the cluster. */
+export async function checkKafka(kafka: Kafka): Promise<void> {
+  const admin = kafka.admin({ retry: { retries: 0 } });
+  try {
+    await admin.connect();
+    await admin.describeCluster();
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
 /** Creates the topics if they are missing (idempotent; errors are left to the caller's next call). */
 export async function ensureTopics(kafka: Kafka, topics: string[], log: Logger): Promise<void> {
   const admin = kafka.admin({ retry: { retries: 1 } });

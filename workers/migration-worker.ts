@@ -32,6 +32,8 @@ export interface WorkerOptions {
   workflowBundleCode?: string;
   /** The process's metrics registry (runtime/metrics.ts); by default the worker's own. */
   registry?: Registry;
+  /** A connection already made (`connectWorker`, as start-up waits for it); closed on stop. */
+  connection?: NativeConnection;
 }
 
 export interface RunningWorker {
@@ -77,9 +79,31 @@ function installRuntimeLogger(log: Logger) {
   }
 }
 
+/**
+ * One attempt at reaching Temporal for a worker: the connection, and the namespace it
+ * will poll (a cluster set up by a script may create it after its frontend answers).
+ */
+export async function connectWorker(
+  address: string,
+  namespace: string,
+  log: Logger,
+): Promise<NativeConnection> {
+  installRuntimeLogger(log);
+  const connection = await NativeConnection.connect({ address });
+  try {
+    await connection.withDeadline(Date.now() + 5000, () =>
+      connection.workflowService.describeNamespace({ namespace }),
+    );
+  } catch (err) {
+    await connection.close().catch(() => undefined);
+    throw err;
+  }
+  return connection;
+}
+
 export async function startMigrationWorker(opts: WorkerOptions): Promise<RunningWorker> {
   installRuntimeLogger(opts.log);
-  const connection = await NativeConnection.connect({ address: opts.address });
+  const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.address }));
   const bundle = opts.compileWorkflows
     ? undefined
     : (opts.workflowBundlePath ?? defaultWorkflowBundle());
@@ -164,7 +188,16 @@ export function serveWorkerHealth(
   host: string,
   port: number,
 ): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(workerHealthHandler(w));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+/** What the worker's port answers: /health, /metrics, /jobs. */
+export function workerHealthHandler(w: RunningWorker): http.RequestListener {
+  return (req, res) => {
     if (req.url === '/health') {
       const state = w.worker.getState();
       const ok = state === 'RUNNING';
@@ -187,9 +220,5 @@ export function serveWorkerHealth(
         }),
       );
     }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
+  };
 }
