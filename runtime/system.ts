@@ -324,14 +324,16 @@ export async function startSystem(
     } else if (api) {
       // An API alone: its routes already answer; it is started once Temporal answers.
       part(
-        startup.waitFor({
-          name: 'temporal',
-          address: temporalAddress,
-          connect: () =>
-            connection.withDeadline(Date.now() + 5000, () => connection.healthService.check({})),
-          hint: temporalHint,
-          retry: !ownTemporal,
-        }).then(() => undefined),
+        startup
+          .waitFor({
+            name: 'temporal',
+            address: temporalAddress,
+            connect: () =>
+              connection.withDeadline(Date.now() + 5000, () => connection.healthService.check({})),
+            hint: temporalHint,
+            retry: !ownTemporal,
+          })
+          .then(() => undefined),
       );
     }
 
@@ -379,7 +381,7 @@ export async function startSystem(
     const failed = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length > 0) {
       const reasons = failed.map((r) => r.reason as Error);
-      throw reasons.find((e) => !(e instanceof StartupAborted)) ?? reasons[0];
+      throw reasons.find((e) => !(e instanceof StartupAborted)) ?? reasons[0]!;
     }
     startup.check();
     startup.finish();
