@@ -5,6 +5,7 @@ import express from 'express';
 import { version } from '../package.json';
 import type { Logger } from '../runtime/log';
 import { packageRoot } from '../runtime/repo';
+import type { HeldPort } from '../runtime/startup';
 import type { Db } from '../store/db';
 import { authenticate, requireRole, type ApiKey } from './auth';
 import { browserGuard } from './browser';
@@ -123,18 +124,25 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-export function listen(app: express.Express, host: string, port: number): Promise<ApiServer> {
+/** `held`: the port start-up opened already (runtime/startup.ts); the app takes it over. */
+export function listen(
+  app: express.Express,
+  host: string,
+  port: number,
+  held?: HeldPort,
+): Promise<ApiServer> {
   return new Promise((resolve, reject) => {
     const fast = app.locals.fastLane as FastLane | undefined;
     const metrics = app.locals.metrics as ApiMetrics | undefined;
-    const server = http.createServer((req, res) => {
+    const handler: http.RequestListener = (req, res) => {
       metrics?.observe(req, res);
       if (fast)
         fast(req, res, () => {
           app(req, res);
         });
       else app(req, res);
-    });
+    };
+    const server = held?.server ?? http.createServer(handler);
     // Requests Node refuses before Express sees them (a 100 KB URL, malformed HTTP) are
     // answered as problem+json too, never with a bare socket close.
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -159,6 +167,11 @@ export function listen(app: express.Express, host: string, port: number): Promis
           `Connection: close\r\n\r\n${body}`,
       );
     });
+    if (held) {
+      held.serve(handler);
+      resolve({ url: held.url, close: () => held.close() });
+      return;
+    }
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
         err.code === 'EADDRINUSE'

@@ -81,7 +81,30 @@ async function run(command: string, json: boolean, config: Config, demo = false)
   // Loaded here, not at the top: --help, --version and bad input answer without loading
   // Temporal, Express and the cloud SDKs (about two seconds).
   const { startSystem } = await import('../runtime/system');
-  const system = await startSystem(config, parts, log);
+  const { StartupAborted } = await import('../runtime/startup');
+  // SIGTERM/SIGINT while the process still waits for its dependencies: stop cleanly, exit 0.
+  const starting = new AbortController();
+  const abortStart = (why: string) => {
+    log.info('stopping', { why });
+    starting.abort();
+  };
+  const onStartTerm = () => abortStart('SIGTERM');
+  const onStartInt = () => abortStart('SIGINT');
+  process.once('SIGTERM', onStartTerm);
+  process.once('SIGINT', onStartInt);
+  let system: Awaited<ReturnType<typeof startSystem>>;
+  try {
+    system = await startSystem(config, parts, log, starting.signal);
+  } catch (err) {
+    if (err instanceof StartupAborted) {
+      log.info('stopped before start-up finished', { waiting_for: err.waitingFor });
+      process.exit(0);
+    }
+    throw err;
+  } finally {
+    process.off('SIGTERM', onStartTerm);
+    process.off('SIGINT', onStartInt);
+  }
   let demoJob: string | undefined;
   if (demo && system.apiUrl) {
     const { startDemo } = await import('../demo/seed');

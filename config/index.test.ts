@@ -282,3 +282,18 @@ describe('retention configuration', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(message);
   });
 });
+
+describe('start-up configuration', () => {
+  it('waits for ever by default, or DIM_STARTUP_TIMEOUT_S seconds', () => {
+    expect(loadConfig({}).startup).toEqual({ timeoutMs: 0 });
+    expect(loadConfig({ DIM_STARTUP_TIMEOUT_S: '90' }).startup).toEqual({ timeoutMs: 90_000 });
+  });
+  it.each([
+    ['-1', /DIM_STARTUP_TIMEOUT_S must not be negative \(0: wait for ever\)/],
+    ['1.5', /DIM_STARTUP_TIMEOUT_S must be a whole number of seconds/],
+    ['soon', /DIM_STARTUP_TIMEOUT_S must be a number of seconds/],
+    ['100000', /DIM_STARTUP_TIMEOUT_S must be at most 86400/],
+  ])('rejects DIM_STARTUP_TIMEOUT_S=%j', (value, message) => {
+    expect(() => loadConfig({ DIM_STARTUP_TIMEOUT_S: value })).toThrow(message);
+  });
+});

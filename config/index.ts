@@ -73,6 +73,13 @@ export const EnvSchema = z
       .optional(),
     DIM_FILE_HASH: z.enum(['blake3', 'sha256']).default('blake3'),
     DIM_LOG_LEVEL: logLevel.default('info'),
+    /** How long start-up waits for Temporal, Kafka and the database (0: for ever). */
+    DIM_STARTUP_TIMEOUT_S: z.coerce
+      .number({ error: 'must be a number of seconds (0: wait for ever)' })
+      .int('must be a whole number of seconds')
+      .min(0, 'must not be negative (0: wait for ever)')
+      .max(86_400, 'must be at most 86400 (one day)')
+      .default(0),
     TEMPORAL_ADDRESS: hostPort.optional(),
     TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
     TEMPORAL_UI_URL: z
@@ -200,6 +207,8 @@ export interface Config {
   databaseUrl: string | undefined;
   toolsDir: string;
   logLevel: z.infer<typeof logLevel>;
+  /** Start-up waits for its dependencies at most this long (0: for ever; runtime/startup.ts). */
+  startup: { timeoutMs: number };
   api: { host: string; port: number; keys: ApiKeyConfig[] };
   /** What the CLI's client commands call: DIM_URL and DIM_API_KEY (overridden by --url, --key). */
   client: { url: string; key: string | undefined };
@@ -339,6 +348,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: e.DIM_DATABASE_URL,
     toolsDir: path.resolve(e.DIM_TOOLS_DIR ?? path.join(homedir(), '.cache', 'dim')),
     logLevel: e.DIM_LOG_LEVEL,
+    startup: { timeoutMs: e.DIM_STARTUP_TIMEOUT_S * 1000 },
     api: {
       host: e.DIM_API_HOST,
       port: e.DIM_API_PORT,

@@ -33,6 +33,17 @@ export function createKafka(opts: KafkaClientOptions): Kafka {
   });
 }
 
+/** One attempt at reaching the brokers (start-up waits on it): connect, read the cluster. */
+export async function checkKafka(kafka: Kafka): Promise<void> {
+  const admin = kafka.admin({ retry: { retries: 0 } });
+  try {
+    await admin.connect();
+    await admin.describeCluster();
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
 /**
  * Creates the topics that are missing with `settings`, then returns how many partitions
  * each has; rejects when the metadata cannot be read (Kafka is then treated as

@@ -5,8 +5,9 @@ import { createApp, listen, type ApiServer } from '../api/app';
 import type { Config } from '../config';
 import { ping } from '../workflows/ping';
 import {
-  serveWorkerHealth,
+  connectWorker,
   startMigrationWorker,
+  workerHealthHandler,
   type RunningWorker,
 } from '../workers/migration-worker';
 import { configuredDatabase, openDatabase, type OpenedDb } from '../store/db';
@@ -22,13 +23,33 @@ import { SweepService } from '../sweep/service';
 import { ensureSweepSchedule } from '../sweep/schedule';
 import type { Logger } from './log';
 import { createMetricsRegistry } from './metrics';
-import { serveBridgeHealth } from '../workers/bridge-metrics';
+import { bridgeHealthHandler } from '../workers/bridge-metrics';
+import { checkKafka, createKafka } from '../events/kafka-client';
+import { holdPort, Startup, StartupAborted, type HeldPort } from './startup';
 import { resolveTemporalBinary, startTemporalDevServer, type DevServer } from './temporal-dev';
+
+/** A database URL fit for logs and /health: its password replaced. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the configured DIM_DATABASE_URL';
+  }
+}
 
 /**
  * Starts the parts of dim one process runs: `dim up` all of them (with a Temporal dev
  * server unless TEMPORAL_ADDRESS is set), `dim api` and `dim worker` one each. The same
  * code path serves the embedded default and the distributed mode; only the adapters differ.
+ *
+ * Start-up waits (runtime/startup.ts): each part's port answers /health from the first
+ * moment, 503 `{"status":"starting","waiting_for":[...]}` while the process retries its
+ * connections (the worker to Temporal, the bridge to Kafka, the API to Temporal when no
+ * worker is in the process, every part to a database server), and each part's own health
+ * once all are started. What this process started itself (the dev server, a SQLite file) is
+ * not waited for: it answers at once or start-up fails at once.
  */
 export interface Parts {
   devServer: boolean;
@@ -51,13 +72,21 @@ export interface System {
   failed: Promise<Error>;
 }
 
-export async function startSystem(config: Config, parts: Parts, log: Logger): Promise<System> {
+export async function startSystem(
+  config: Config,
+  parts: Parts,
+  log: Logger,
+  /** Aborted by SIGTERM/SIGINT: a start-up still waiting rejects with StartupAborted. */
+  signal?: AbortSignal,
+): Promise<System> {
   const stops: Array<() => Promise<void>> = [];
+  const ports: HeldPort[] = [];
   const failures: Array<Promise<Error>> = [];
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      for (const s of stops.reverse()) {
+      // The ports first (no new requests), then the parts in reverse order of start.
+      for (const s of [...ports.map((p) => () => p.close()), ...stops.reverse()]) {
         try {
           await s();
         } catch (err) {
@@ -69,11 +98,31 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
   // One metrics registry for the process: every part registers in it, and each of its
   // ports (the API's /metrics, the worker's, the bridge's) serves all of it.
   const registry = createMetricsRegistry();
+  // Aborted by the caller's signal, or when one part failed to start (the others stop waiting).
+  const aborter = new AbortController();
+  const abort = () => aborter.abort();
+  if (signal?.aborted) abort();
+  signal?.addEventListener('abort', abort, { once: true });
+  const startup = new Startup({ log, timeoutMs: config.startup.timeoutMs, signal: aborter.signal });
+  const hold = async (port: number, variable: string) => {
+    const held = await holdPort(config.api.host, port, variable, startup);
+    ports.push(held);
+    return held;
+  };
 
   try {
+    // The parts' ports first, so that /health says what the process waits for.
+    const apiPort = parts.api ? await hold(config.api.port, 'DIM_API_PORT') : undefined;
+    const workerPort = parts.worker ? await hold(config.worker.port, 'DIM_WORKER_PORT') : undefined;
+    const bridgePort =
+      parts.bridge && !parts.api ? await hold(config.bridge.port, 'DIM_BRIDGE_PORT') : undefined;
+
     let temporalAddress = config.temporal.address ?? `127.0.0.1:${config.temporal.devServer.port}`;
     let temporalUiUrl: string | undefined;
-    if (parts.devServer && !config.temporal.address) {
+    // `dim up` on the embedded default starts Temporal itself: nothing else will bring it up,
+    // so it is not waited for (start-up fails at once, as the dev server's own check says why).
+    const ownTemporal = parts.devServer && !config.temporal.address;
+    if (ownTemporal) {
       const ds = config.temporal.devServer;
       const bin = await resolveTemporalBinary({
         configured: ds.bin,
@@ -96,12 +145,25 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
       temporalAddress = dev.address;
       temporalUiUrl = dev.uiUrl;
     }
+    startup.check();
 
     // The metadata store and the event sink (Kafka or the local log), shared by API, bridge
     // and worker.
     let shared: { store: OpenedDb; events: Events } | undefined;
     if (parts.api || parts.bridge || parts.worker) {
-      const store = await openDatabase(configuredDatabase(config));
+      const target = configuredDatabase(config);
+      const pg = typeof target !== 'string';
+      const store = await startup.waitFor({
+        name: 'database',
+        address: pg ? redactUrl(target.url) : target,
+        connect: () => openDatabase(target),
+        hint: pg
+          ? 'start PostgreSQL there or point DIM_DATABASE_URL at it'
+          : `check that ${path.dirname(config.dbFile)} is writable (DIM_DATA_DIR)`,
+        // A SQLite file that does not open now will not open later; a database server is
+        // waited for like Temporal and Kafka.
+        retry: pg,
+      });
       stops.push(() => store.close());
       const events = createEvents(config, store, log);
       stops.push(() => events.close());
@@ -114,6 +176,7 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
       stops.push(() => retention.stop());
       shared = { store, events };
     }
+    startup.check();
 
     if ((parts.api || parts.worker) && !config.storage.buckets) {
       log.warn(
@@ -136,51 +199,11 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
         buckets: config.storage.buckets,
         allowWholeRoot: config.datasets.allowWholeRoot,
       });
+    const temporalHint = `start Temporal at ${temporalAddress} or point TEMPORAL_ADDRESS at it (namespace ${config.temporal.namespace} must exist)`;
 
     let worker: RunningWorker | undefined;
-    let workerUrl: string | undefined;
-    if (parts.worker && shared) {
-      const storage = createStorage(config.storage);
-      stops.push(() => storage.close());
-      worker = await startMigrationWorker({
-        address: temporalAddress,
-        namespace: config.temporal.namespace,
-        taskQueue: config.worker.taskQueue,
-        deps: {
-          log: log.child({ part: 'activity' }),
-          db: shared.store.db,
-          storage,
-          events: shared.events.sink,
-          sweep: new SweepService({
-            db: shared.store.db,
-            events: shared.events.sink,
-            log: log.child({ part: 'sweep' }),
-            migrations: new MigrationService({ db: shared.store.db, datasetLocation, temporal }),
-          }),
-          tuning: {
-            maxBytesPerSecond: config.worker.maxBytesPerSecond,
-            fileHash: config.mover.fileHash,
-          },
-        },
-        log,
-        registry,
-      });
-      const w = worker;
-      stops.push(() => w.stop());
-      failures.push(
-        w.done.then(
-          () => new Error('the worker stopped'),
-          (err: unknown) => new Error(`the worker failed: ${(err as Error).message}`),
-        ),
-      );
-      const health = await serveWorkerHealth(w, config.api.host, config.worker.port);
-      stops.push(() => new Promise<void>((res) => health.close(() => res())));
-      workerUrl = `http://${config.api.host}:${config.worker.port}`;
-    }
-
     let api: ApiServer | undefined;
-    let bridgeUrl: string | undefined;
-    if (parts.api && shared) {
+    if (parts.api && shared && apiPort) {
       const { store, events } = shared;
       if (config.api.keys.length === 0) {
         log.warn(
@@ -211,10 +234,10 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
               connection.healthService.check({}),
             );
           },
-          ...(worker
+          ...(parts.worker
             ? {
                 worker: () => {
-                  const state = worker.worker.getState();
+                  const state = worker?.worker.getState() ?? 'STARTING';
                   return state === 'RUNNING'
                     ? Promise.resolve()
                     : Promise.reject(new Error(`worker is ${state.toLowerCase()}`));
@@ -223,71 +246,167 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
             : {}),
         },
       });
-      api = await listen(app, config.api.host, config.api.port);
-      const a = api;
-      stops.push(() => a.close());
+      // The routes answer from now on (events are accepted while Temporal is awaited);
+      // /health says "starting" until every part is started.
+      api = await listen(app, config.api.host, config.api.port, apiPort);
     }
 
-    if (parts.bridge && shared) {
-      const bridge = await startBridge({
-        store: shared.store,
-        group: config.events.bridgeGroup,
-        topicPrefix: config.events.topicPrefix,
-        kafka: config.kafka,
-        idKey: config.events.idKey,
-        onAppend: shared.events.onAppend,
-        log,
-        registry,
-      });
-      stops.push(() => bridge.stop());
-      if (!parts.api) {
-        const health = await serveBridgeHealth(
-          bridge,
-          registry,
-          config.api.host,
-          config.bridge.port,
-        );
-        stops.push(() => new Promise<void>((res) => health.close(() => res())));
-        bridgeUrl = `http://${config.api.host}:${config.bridge.port}`;
-      }
-      failures.push(
-        bridge.done.then(
-          () => new Error('the bridge stopped'),
-          (err: unknown) => new Error(`the bridge failed: ${(err as Error).message}`),
-        ),
+    // The parts that wait, side by side: one waiting does not hold another back.
+    const starting: Array<Promise<void>> = [];
+    const part = (p: Promise<void>) =>
+      starting.push(
+        p.catch((err: unknown) => {
+          abort(); // the others stop waiting
+          throw err;
+        }),
+      );
+
+    if (parts.worker && shared && workerPort) {
+      const { store, events } = shared;
+      part(
+        (async () => {
+          const storage = createStorage(config.storage);
+          stops.push(() => storage.close());
+          const native = await startup.waitFor({
+            name: 'temporal',
+            address: temporalAddress,
+            connect: () => connectWorker(temporalAddress, config.temporal.namespace, log),
+            hint: temporalHint,
+            retry: !ownTemporal,
+          });
+          if (aborter.signal.aborted) {
+            await native.close();
+            startup.check();
+          }
+          const w = await startMigrationWorker({
+            address: temporalAddress,
+            namespace: config.temporal.namespace,
+            taskQueue: config.worker.taskQueue,
+            connection: native,
+            deps: {
+              log: log.child({ part: 'activity' }),
+              db: store.db,
+              storage,
+              events: events.sink,
+              sweep: new SweepService({
+                db: store.db,
+                events: events.sink,
+                log: log.child({ part: 'sweep' }),
+                migrations: new MigrationService({ db: store.db, datasetLocation, temporal }),
+              }),
+              tuning: {
+                maxBytesPerSecond: config.worker.maxBytesPerSecond,
+                fileHash: config.mover.fileHash,
+              },
+            },
+            log,
+            registry,
+          });
+          worker = w;
+          stops.push(() => w.stop());
+          failures.push(
+            w.done.then(
+              () => new Error('the worker stopped'),
+              (err: unknown) => new Error(`the worker failed: ${(err as Error).message}`),
+            ),
+          );
+          workerPort.serve(workerHealthHandler(w));
+          startup.check();
+
+          // Prove the round trip: a workflow through Temporal to this worker and back.
+          const started = Date.now();
+          const answer = await client.workflow.execute(ping, {
+            taskQueue: config.worker.taskQueue,
+            workflowId: `dim-ping-${process.pid}-${started}`,
+            args: ['hello'],
+            workflowExecutionTimeout: '30 seconds',
+          });
+          log.info('temporal round trip', { answer, ms: Date.now() - started });
+          // The placement sweep runs on this task queue; one schedule per deployment.
+          try {
+            await ensureSweepSchedule(client, {
+              scheduleId: config.sweep.scheduleId,
+              taskQueue: config.worker.taskQueue,
+              intervalMs: config.sweep.intervalMs,
+              log,
+            });
+          } catch (err) {
+            log.warn('could not register the placement sweep schedule', {
+              err: (err as Error).message,
+            });
+          }
+        })(),
+      );
+    } else if (api) {
+      // An API alone: its routes already answer; it is started once Temporal answers.
+      part(
+        startup
+          .waitFor({
+            name: 'temporal',
+            address: temporalAddress,
+            connect: () =>
+              connection.withDeadline(Date.now() + 5000, () => connection.healthService.check({})),
+            hint: temporalHint,
+            retry: !ownTemporal,
+          })
+          .then(() => undefined),
       );
     }
 
-    if (parts.worker) {
-      // Prove the round trip: a workflow through Temporal to this worker and back.
-      const started = Date.now();
-      const answer = await client.workflow.execute(ping, {
-        taskQueue: config.worker.taskQueue,
-        workflowId: `dim-ping-${process.pid}-${started}`,
-        args: ['hello'],
-        workflowExecutionTimeout: '30 seconds',
-      });
-      log.info('temporal round trip', { answer, ms: Date.now() - started });
-      // The placement sweep runs on this task queue; one schedule per deployment.
-      try {
-        await ensureSweepSchedule(client, {
-          scheduleId: config.sweep.scheduleId,
-          taskQueue: config.worker.taskQueue,
-          intervalMs: config.sweep.intervalMs,
-          log,
-        });
-      } catch (err) {
-        log.warn('could not register the placement sweep schedule', {
-          err: (err as Error).message,
-        });
-      }
+    let bridgeUrl: string | undefined;
+    if (parts.bridge && shared) {
+      const { store, events } = shared;
+      part(
+        (async () => {
+          if (config.kafka) {
+            const kafka = createKafka({ ...config.kafka, log });
+            await startup.waitFor({
+              name: 'kafka',
+              address: config.kafka.brokers.join(','),
+              connect: () => checkKafka(kafka),
+              hint: 'start Kafka there or point KAFKA_BROKERS at it',
+            });
+          }
+          const bridge = await startBridge({
+            store,
+            group: config.events.bridgeGroup,
+            topicPrefix: config.events.topicPrefix,
+            kafka: config.kafka,
+            idKey: config.events.idKey,
+            onAppend: events.onAppend,
+            log,
+            registry,
+          });
+          stops.push(() => bridge.stop());
+          if (bridgePort) {
+            bridgePort.serve(bridgeHealthHandler(bridge, registry));
+            bridgeUrl = bridgePort.url;
+          }
+          failures.push(
+            bridge.done.then(
+              () => new Error('the bridge stopped'),
+              (err: unknown) => new Error(`the bridge failed: ${(err as Error).message}`),
+            ),
+          );
+        })(),
+      );
     }
+
+    // Every part started, or the first failure (after the others stopped waiting).
+    const settled = await Promise.allSettled(starting);
+    const failed = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed.length > 0) {
+      const reasons = failed.map((r) => r.reason as Error);
+      throw reasons.find((e) => !(e instanceof StartupAborted)) ?? reasons[0]!;
+    }
+    startup.check();
+    startup.finish();
 
     return {
       temporalAddress,
       temporalUiUrl,
       apiUrl: api?.url,
-      workerUrl,
+      workerUrl: workerPort?.url,
       bridgeUrl,
       stop,
       failed: Promise.race(failures.length ? failures : [new Promise<Error>(() => undefined)]),
@@ -295,5 +414,7 @@ export async function startSystem(config: Config, parts: Parts, log: Logger): Pr
   } catch (err) {
     await stop();
     throw err;
+  } finally {
+    signal?.removeEventListener('abort', abort);
   }
 }

@@ -124,7 +124,27 @@ export function serveBridgeHealth(
   host: string,
   port: number,
 ): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(bridgeHealthHandler(bridge, registry));
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new Error(
+              `port ${port} on ${host} is already in use: stop what holds it or set DIM_BRIDGE_PORT`,
+            )
+          : err,
+      ),
+    );
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+/** What `dim bridge`'s port answers: /health and /metrics. */
+export function bridgeHealthHandler(
+  bridge: { source: string; running(): boolean },
+  registry: Registry,
+): http.RequestListener {
+  return (req, res) => {
     if (req.url === '/health') {
       const ok = bridge.running();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
@@ -142,17 +162,5 @@ export function serveBridgeHealth(
         }),
       );
     }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new Error(
-              `port ${port} on ${host} is already in use: stop what holds it or set DIM_BRIDGE_PORT`,
-            )
-          : err,
-      ),
-    );
-    server.listen(port, host, () => resolve(server));
-  });
+  };
 }

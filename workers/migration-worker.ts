@@ -39,6 +39,8 @@ export interface WorkerOptions {
    * 0 turns it off. Default 5 s.
    */
   reconcileMs?: number;
+  /** A connection already made (`connectWorker`, as start-up waits for it); closed on stop. */
+  connection?: NativeConnection;
 }
 
 export interface RunningWorker {
@@ -84,9 +86,31 @@ function installRuntimeLogger(log: Logger) {
   }
 }
 
+/**
+ * One attempt at reaching Temporal for a worker: the connection, and the namespace it
+ * will poll (a cluster set up by a script may create it after its frontend answers).
+ */
+export async function connectWorker(
+  address: string,
+  namespace: string,
+  log: Logger,
+): Promise<NativeConnection> {
+  installRuntimeLogger(log);
+  const connection = await NativeConnection.connect({ address });
+  try {
+    await connection.withDeadline(Date.now() + 5000, () =>
+      connection.workflowService.describeNamespace({ namespace }),
+    );
+  } catch (err) {
+    await connection.close().catch(() => undefined);
+    throw err;
+  }
+  return connection;
+}
+
 export async function startMigrationWorker(opts: WorkerOptions): Promise<RunningWorker> {
   installRuntimeLogger(opts.log);
-  const connection = await NativeConnection.connect({ address: opts.address });
+  const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.address }));
   const bundle = opts.compileWorkflows
     ? undefined
     : (opts.workflowBundlePath ?? defaultWorkflowBundle());
@@ -193,7 +217,16 @@ export function serveWorkerHealth(
   host: string,
   port: number,
 ): Promise<http.Server> {
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(workerHealthHandler(w));
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}
+
+/** What the worker's port answers: /health, /metrics, /jobs. */
+export function workerHealthHandler(w: RunningWorker): http.RequestListener {
+  return (req, res) => {
     if (req.url === '/health') {
       const state = w.worker.getState();
       const ok = state === 'RUNNING';
@@ -216,9 +249,5 @@ export function serveWorkerHealth(
         }),
       );
     }
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
-  });
+  };
 }

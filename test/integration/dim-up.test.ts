@@ -8,9 +8,12 @@ import {
   freePort,
   pidsMatching,
   repoRoot,
+  spawnDim,
   startDim,
   tempDir,
 } from '../support/dim-process';
+import { openTcpProxy, type TcpProxy } from '../support/tcp-proxy';
+import { waitFor } from '../support/telemetry';
 
 /** `dim up` on the embedded default: its own Temporal dev server, API, worker; clean stop. */
 jest.setTimeout(180_000);
@@ -137,20 +140,40 @@ describe('dim up', () => {
     }
   });
 
-  it('reports Temporal down with 503 when it cannot be reached', async () => {
-    const env = {
+  it('waits for a Temporal not up yet, then reports it down with 503 when it goes away', async () => {
+    const temporalPort = await freePort(); // nothing listens there yet
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const dim = spawnDim('api', {
       DIM_DATA_DIR: tempDir('api-down'),
-      TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`, // nothing listens there
-      DIM_API_PORT: String(await freePort()),
-    };
-    const dim = await startDim('api', env);
+      TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
+      DIM_API_PORT: new URL(url).port,
+    });
+    let proxy: TcpProxy | undefined;
     try {
-      const res = await fetch(`${dim.ready.api}/health`);
-      expect(res.status).toBe(503);
-      const body = (await res.json()) as Record<string, unknown>;
+      // Starting: /health names what it waits for; the routes answer already.
+      let body: Record<string, unknown> = {};
+      await waitFor('the API to say it waits for temporal', async () => {
+        const res = await fetch(`${url}/health`).catch(() => undefined);
+        body = res ? ((await res.json()) as Record<string, unknown>) : {};
+        return res?.status === 503;
+      });
+      expect(body).toMatchObject({ status: 'starting', waiting_for: ['temporal'] });
+      expect((await fetch(`${url}/datasets`)).status).toBe(200);
+      // Temporal appears (a proxy to the real one): started; then it goes away: degraded.
+      proxy = await openTcpProxy(temporalPort, { host: '127.0.0.1', port: 7233 });
+      expect(await dim.ready).toMatchObject({ api: url });
+      expect((await fetch(`${url}/health`)).status).toBe(200);
+      await proxy.close();
+      proxy = undefined;
+      await waitFor('the API to report temporal down', async () => {
+        const res = await fetch(`${url}/health`);
+        body = (await res.json()) as Record<string, unknown>;
+        return res.status === 503;
+      });
       expect(body).toMatchObject({ status: 'degraded', temporal: 'down', database: 'ok' });
       expect(body.errors).toHaveProperty('temporal');
     } finally {
+      await proxy?.close();
       dim.child.kill('SIGTERM');
     }
     expect(await dim.exited).toBe(0);

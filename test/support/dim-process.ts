@@ -85,6 +85,44 @@ export function startDim(
   });
 }
 
+/**
+ * Runs `dim <command> --json` without waiting for it: for a process that is expected to
+ * wait for its dependencies first (runtime/startup.ts). `ready` resolves with its ready line.
+ */
+export function spawnDim(
+  command: string,
+  env: Record<string, string>,
+): {
+  child: ChildProcess;
+  ready: Promise<Record<string, string>>;
+  stderr: () => string;
+  exited: Promise<number | null>;
+} {
+  const child = spawn(process.execPath, [dimBin, ...command.split(' '), '--json'], {
+    cwd: repoRoot,
+    env: { ...process.env, DIM_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  const ready = new Promise<Record<string, string>>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.includes('"event":"ready"'));
+      if (line) resolve(JSON.parse(line) as Record<string, string>);
+    });
+    void exited.then((code) =>
+      reject(new Error(`dim ${command} exited (${code}) before it was ready; stderr:\n${err}`)),
+    );
+  });
+  ready.catch(() => undefined); // a test that does not await it must not fail on it
+  return { child, ready, stderr: () => err, exited };
+}
+
 /** Process ids whose command line contains `needle`. */
 export async function pidsMatching(needle: string): Promise<number[]> {
   const { readdirSync, readFileSync } = await import('node:fs');
