@@ -31,63 +31,13 @@ export interface DimProcess {
 }
 
 /**
- * Runs `dim <command> --json` with the given environment and waits for its ready line.
+ * Runs `dim <command> --json` without waiting for it (e.g. a process expected to wait for
+ * its dependencies first, runtime/startup.ts); `ready` resolves with its ready line.
  * `command` may carry options after a space (`up --demo`).
  *
  * The placement sweep's Temporal Schedule is one per deployment and the test files share
  * one dev server: each process gets a schedule id of its own, paused, unless the test
  * names them (a worker that took over a shared schedule would run another test's sweeps).
- */
-export function startDim(
-  command: string,
-  env: Record<string, string>,
-  timeoutMs = 90_000,
-): Promise<DimProcess> {
-  const child = spawn(process.execPath, [dimBin, ...command.split(' '), '--json'], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      DIM_LOG_LEVEL: 'warn',
-      DIM_SWEEP_SCHEDULE_ID: `dim-test-sweep-${randomUUID()}`,
-      DIM_SWEEP_INTERVAL_S: '0',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => resolve(code)),
-  );
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`dim ${command} not ready after ${timeoutMs} ms; stderr:\n${err}`));
-    }, timeoutMs);
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const line = out.split('\n').find((l) => l.includes('"event":"ready"'));
-      if (line) {
-        clearTimeout(timer);
-        resolve({
-          child,
-          ready: JSON.parse(line) as Record<string, string>,
-          stderr: () => err,
-          exited,
-        });
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`dim ${command} exited (${code}) before it was ready; stderr:\n${err}`));
-    });
-  });
-}
-
-/**
- * Runs `dim <command> --json` without waiting for it: for a process that is expected to
- * wait for its dependencies first (runtime/startup.ts). `ready` resolves with its ready line.
  */
 export function spawnDim(
   command: string,
@@ -100,7 +50,13 @@ export function spawnDim(
 } {
   const child = spawn(process.execPath, [dimBin, ...command.split(' '), '--json'], {
     cwd: repoRoot,
-    env: { ...process.env, DIM_LOG_LEVEL: 'warn', ...env },
+    env: {
+      ...process.env,
+      DIM_LOG_LEVEL: 'warn',
+      DIM_SWEEP_SCHEDULE_ID: `dim-test-sweep-${randomUUID()}`,
+      DIM_SWEEP_INTERVAL_S: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
@@ -121,6 +77,28 @@ export function spawnDim(
   });
   ready.catch(() => undefined); // a test that does not await it must not fail on it
   return { child, ready, stderr: () => err, exited };
+}
+
+/** Runs `dim <command> --json` (see spawnDim) and waits for its ready line. */
+export async function startDim(
+  command: string,
+  env: Record<string, string>,
+  timeoutMs = 90_000,
+): Promise<DimProcess> {
+  const dim = spawnDim(command, env);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      dim.child.kill('SIGKILL');
+      reject(new Error(`dim ${command} not ready after ${timeoutMs} ms; stderr:\n${dim.stderr()}`));
+    }, timeoutMs);
+  });
+  try {
+    const ready = await Promise.race([dim.ready, late]);
+    return { child: dim.child, ready, stderr: dim.stderr, exited: dim.exited };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Process ids whose command line contains `needle`. */
