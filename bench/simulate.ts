@@ -1,8 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { simulateCommand, type SimulateOptions } from '../cli/commands/simulate';
-import type { SimulationResult } from '../placement/simulate';
+import { parseMix, simulateCommand, type SimulateOptions } from '../cli/commands/simulate';
+import { defaultTiers } from '../placement/default-tiers';
+import {
+  generateTrace,
+  patternOf,
+  simulate,
+  TraceBuilder,
+  type SimulationResult,
+} from '../placement/simulate';
+import { generatedPolicies } from '../placement/simulate/generate';
+import type { PlacementRules } from '../placement/types';
 
 /**
  * The simulator's benchmark (issue 10, item 8): generate a trace with `dim simulate
@@ -13,12 +22,17 @@ import type { SimulationResult } from '../placement/simulate';
  *
  * `node bench/run.js placement simulate [datasets] [days] [seed] [mix] [--heuristic]`
  * (default 100,000 datasets, 30 days, seed 1, the default mix).
+ *
+ * With `--by-pattern`, instead: the same trace generated and simulated in this process
+ * (no files, not timed), and each strategy's cost per generated pattern (`groups` of the
+ * result), with dim / optimum per pattern and each pattern's share of the optimum's cost.
  */
 const since = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e6;
 
 export async function main(args: string[]): Promise<void> {
   const flags = args.filter((a) => a.startsWith('--'));
   const [n = '100000', days = '30', seed = '1', mix] = args.filter((a) => !a.startsWith('--'));
+  if (flags.includes('--by-pattern')) return byPattern(n, days, seed, mix, flags);
   const dir = mkdtempSync(path.join(tmpdir(), 'dim-bench-simulate-'));
   const io = (sink: string[]) => ({
     out: (t: string) => void sink.push(t),
@@ -72,4 +86,58 @@ export async function main(args: string[]): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** `--by-pattern`: the costs per generated pattern, in process. */
+function byPattern(
+  n: string,
+  days: string,
+  seed: string,
+  mix: string | undefined,
+  flags: string[],
+) {
+  const g = generateTrace({
+    seed: Number(seed),
+    datasets: Number(n),
+    days: Number(days),
+    mix: mix === undefined ? undefined : parseMix(mix),
+  });
+  const b = new TraceBuilder(g.datasets);
+  const index = new Map(g.datasets.map((d, i) => [d.id, i]));
+  for (const e of g.events()) b.add(index.get(e.dataset_id)!, e.op, e.size_bytes, e.ts);
+  const policies = new Map(
+    generatedPolicies(new Date(0).toISOString()).map((p) => [
+      p['name'] as string,
+      p as unknown as PlacementRules,
+    ]),
+  );
+  const tiers = defaultTiers(tmpdir());
+  const r = simulate(b.build(3_600_000), {
+    tiers,
+    policies,
+    model: flags.includes('--heuristic') ? null : undefined,
+    groupOf: (ds) => patternOf(ds.name) ?? 'other',
+  });
+  const total = (x: SimulationResult['strategies'], name: string) =>
+    x.find((s) => s.name === name)!;
+  const opt = total(r.strategies, 'optimum').total_usd;
+  const lines = [
+    `simulate by pattern: ${r.datasets} datasets × ${days} days, ${r.events} events, seed ${seed}, mix ${mix ?? 'default'}`,
+    `  ${'pattern'.padEnd(9)} ${'datasets'.padStart(8)} ${'dim'.padStart(14)} ${'optimum'.padStart(14)} ${'dim/opt'.padStart(8)} ${'opt share'.padStart(9)} ${'gap share'.padStart(9)}  dim moves  opt moves  dim SLO`,
+  ];
+  const dimAll = total(r.strategies, 'dim').total_usd;
+  for (const grp of [
+    ...r.groups!,
+    { group: 'all', datasets: r.datasets, strategies: r.strategies },
+  ]) {
+    const d = total(grp.strategies, 'dim');
+    const o = total(grp.strategies, 'optimum');
+    lines.push(
+      `  ${grp.group.padEnd(9)} ${String(grp.datasets).padStart(8)} ${('$' + d.total_usd.toFixed(2)).padStart(14)} ${('$' + o.total_usd.toFixed(2)).padStart(14)} ${(d.total_usd / o.total_usd).toFixed(3).padStart(8)} ${((100 * o.total_usd) / opt).toFixed(1).padStart(8)}% ${((100 * (d.total_usd - o.total_usd)) / (dimAll - opt)).toFixed(1).padStart(8)}%  ${String(d.moves).padStart(9)}  ${String(o.moves).padStart(9)}  ${String(d.slo_violations).padStart(7)}`,
+    );
+    lines.push(
+      `  ${''.padEnd(9)} dim: storage $${d.storage_usd.toFixed(0)} access $${d.access_usd.toFixed(0)} moves $${d.move_usd.toFixed(0)} early deletion $${d.early_delete_usd.toFixed(0)} · optimum: storage $${o.storage_usd.toFixed(0)} access $${o.access_usd.toFixed(0)} moves $${o.move_usd.toFixed(0)} early deletion $${o.early_delete_usd.toFixed(0)}`,
+    );
+  }
+  process.stdout.write(lines.join('\n') + '\n');
 }
