@@ -27,6 +27,12 @@ export const DEFAULT_MIX: Record<Pattern, number> = {
   bursts: 15,
 };
 
+/** The pattern a generated dataset follows, from its name (`weekly-17`); null for other names. */
+export function patternOf(name: string): Pattern | null {
+  const p = name.slice(0, name.lastIndexOf('-'));
+  return (PATTERNS as readonly string[]).includes(p) ? (p as Pattern) : null;
+}
+
 export interface GenerateOptions {
   seed: number;
   datasets: number;

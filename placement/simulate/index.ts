@@ -6,6 +6,7 @@ import {
   accessCosts,
   datasetCtx,
   Schedule,
+  type DatasetCtx,
   tierIndex,
   zeroTotals,
   type Totals,
@@ -19,10 +20,10 @@ import {
   staticStrategy,
   STATIC_TIERS,
 } from './strategies';
-import type { Trace } from './trace';
+import type { SimDataset, Trace } from './trace';
 
 export { TraceBuilder, type SimDataset, type SimOp, type Trace } from './trace';
-export { generateTrace, PATTERNS, type GenerateOptions, type Pattern } from './generate';
+export { generateTrace, patternOf, PATTERNS, type GenerateOptions, type Pattern } from './generate';
 
 /**
  * `dim simulate`: replays a trace through the baselines, the production policy and the exact
@@ -37,6 +38,18 @@ export interface SimulationResult {
   steps: number;
   datasets: number;
   events: number;
+  strategies: StrategyResult[];
+  /**
+   * With `groupOf`: the same totals per group of datasets (e.g. per generated pattern), in
+   * the order groups first appear, each with its dataset count. Absent otherwise (the
+   * contract's JSON shape is unchanged).
+   */
+  groups?: GroupResult[];
+}
+
+export interface GroupResult {
+  group: string;
+  datasets: number;
   strategies: StrategyResult[];
 }
 
@@ -53,6 +66,8 @@ export interface SimulateOptions {
   model?: ForecastModel | null;
   /** How often the model is retrained in simulated time (default a day). */
   retrainMs?: number;
+  /** Names each dataset's group, for a breakdown of the costs per group (`groups`). */
+  groupOf?: (ds: SimDataset) => string;
 }
 
 /** The simulated model's version, named in nothing but the forecasts `choose` gets. */
@@ -109,6 +124,16 @@ export function simulate(
   const times = model ? trainingTimes(trace, opts.retrainMs ?? DAY_MS, MIN_HISTORY_MS) : [];
   let trained: Trained | undefined;
   let block = 0;
+  const groups = new Map<string, { datasets: number; totals: Totals[] }>();
+  const one = zeroTotals();
+  /** Accounts `sched` into strategy j's totals, and its group's. */
+  const book = (ctx: DatasetCtx, j: number, g: Totals[] | undefined) => {
+    if (!g) return account(trace, tiers, acc, ctx, sched, totals[j]!);
+    Object.assign(one, zeroTotals());
+    account(trace, tiers, acc, ctx, sched, one);
+    addTotals(totals[j]!, one);
+    addTotals(g[j]!, one);
+  };
   for (let i = 0; i < trace.datasets.length; i++) {
     // The model's trainings, for a block of datasets at a time (training.ts).
     if (model && i % TRAIN_BLOCK === 0) {
@@ -117,14 +142,22 @@ export function simulate(
     }
     const ds = trace.datasets[i]!;
     const ctx = datasetCtx(trace, tiers, i, rulesFor(ds.policy, opts.policies));
+    let g: Totals[] | undefined;
+    if (opts.groupOf) {
+      const name = opts.groupOf(ds);
+      let e = groups.get(name);
+      if (!e) groups.set(name, (e = { datasets: 0, totals: STRATEGY_NAMES.map(zeroTotals) }));
+      e.datasets++;
+      g = e.totals;
+    }
     STATIC_TIERS.forEach(([, t], j) => {
       staticStrategy(ctx, tierIndex(t), sched);
-      account(trace, tiers, acc, ctx, sched, totals[j]!);
+      book(ctx, j, g);
     });
     seedRecency(trace, ctx, sched, exhaustive);
-    account(trace, tiers, acc, ctx, sched, totals[3]!);
+    book(ctx, 3, g);
     intelligentTiering(trace, ctx, sched, exhaustive);
-    account(trace, tiers, acc, ctx, sched, totals[4]!);
+    book(ctx, 4, g);
     dimStrategy(
       trace,
       tiers,
@@ -134,27 +167,48 @@ export function simulate(
       calls,
       trained && { times, forecasts: trained.forecasts[i - block]! },
     );
-    account(trace, tiers, acc, ctx, sched, totals[5]!);
+    book(ctx, 5, g);
     optimum(trace, tiers, acc, ctx, sched);
-    account(trace, tiers, acc, ctx, sched, totals[6]!);
+    book(ctx, 6, g);
   }
   stats.chooseCalls = calls.calls;
-  return {
+  const result: SimulationResult = {
     steps: trace.steps,
     datasets: trace.datasets.length,
     events: trace.events,
-    strategies: STRATEGY_NAMES.map((name, j) => {
-      const t = totals[j]!;
-      return {
-        name,
-        total_usd: t.storage_usd + t.access_usd + t.move_usd + t.early_delete_usd,
-        storage_usd: t.storage_usd,
-        access_usd: t.access_usd,
-        move_usd: t.move_usd,
-        early_delete_usd: t.early_delete_usd,
-        moves: t.moves,
-        slo_violations: t.slo_violations,
-      };
-    }),
+    strategies: results(totals),
   };
+  if (opts.groupOf) {
+    result.groups = [...groups].map(([group, e]) => ({
+      group,
+      datasets: e.datasets,
+      strategies: results(e.totals),
+    }));
+  }
+  return result;
+}
+
+function results(totals: Totals[]): StrategyResult[] {
+  return STRATEGY_NAMES.map((name, j) => {
+    const t = totals[j]!;
+    return {
+      name,
+      total_usd: t.storage_usd + t.access_usd + t.move_usd + t.early_delete_usd,
+      storage_usd: t.storage_usd,
+      access_usd: t.access_usd,
+      move_usd: t.move_usd,
+      early_delete_usd: t.early_delete_usd,
+      moves: t.moves,
+      slo_violations: t.slo_violations,
+    };
+  });
+}
+
+function addTotals(into: Totals, t: Totals): void {
+  into.storage_usd += t.storage_usd;
+  into.access_usd += t.access_usd;
+  into.move_usd += t.move_usd;
+  into.early_delete_usd += t.early_delete_usd;
+  into.moves += t.moves;
+  into.slo_violations += t.slo_violations;
 }

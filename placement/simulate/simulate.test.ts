@@ -7,6 +7,7 @@ import { dimStrategy, intelligentTiering, seedRecency } from './strategies';
 import {
   generateTrace,
   MIN_HISTORY_MS,
+  patternOf,
   rulesFor,
   simulate,
   SIMULATED_MODEL,
@@ -403,6 +404,38 @@ describe('the result', () => {
       );
     }
     expect(r).toMatchObject({ steps: 1, datasets: 1, events: 1 });
+  });
+
+  it('breaks the totals down per group with groupOf: the groups add up to the whole', () => {
+    const g = generateTrace({ seed: 7, datasets: 60, days: 10 });
+    const b = new TraceBuilder(g.datasets);
+    for (const e of g.events()) b.add(e.dataset_id - 1, e.op, e.size_bytes, e.ts);
+    const trace = b.build(H);
+    const plain = simulate(trace, { tiers: TIERS });
+    const r = simulate(trace, { tiers: TIERS, groupOf: (ds) => patternOf(ds.name) ?? 'other' });
+    expect(plain.groups).toBeUndefined();
+    // The same totals as without groups (summed in another order: equal to rounding).
+    r.strategies.forEach((s, j) => {
+      const q = plain.strategies[j]!;
+      expect([s.name, s.moves, s.slo_violations]).toEqual([q.name, q.moves, q.slo_violations]);
+      expect(s.total_usd).toBeCloseTo(q.total_usd, 6);
+    });
+    const groups = r.groups!;
+    expect(groups.map((x) => x.group).sort()).toEqual(
+      [...new Set(g.datasets.map((d) => d.pattern))].sort(),
+    );
+    expect(groups.reduce((n, x) => n + x.datasets, 0)).toBe(60);
+    r.strategies.forEach((whole, j) => {
+      const parts = groups.map((x) => x.strategies[j]!);
+      expect(parts.every((p) => p.name === whole.name)).toBe(true);
+      for (const k of ['total_usd', 'storage_usd', 'access_usd', 'move_usd'] as const) {
+        expect(parts.reduce((v, p) => v + p[k], 0)).toBeCloseTo(whole[k], 6);
+      }
+      expect(parts.reduce((v, p) => v + p.moves, 0)).toBe(whole.moves);
+      expect(parts.reduce((v, p) => v + p.slo_violations, 0)).toBe(whole.slo_violations);
+    });
+    expect(patternOf('weekly-12')).toBe('weekly');
+    expect(patternOf('my-data-3')).toBeNull();
   });
 
   it('uses the policy a dataset names, else "default", else the built-in rules', () => {
