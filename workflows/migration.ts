@@ -230,12 +230,19 @@ export async function migration(input: MigrationInput): Promise<MigrationResult>
           cancelled_by: p.cancel_requested_by,
           retired_by: p.retired_by ?? null,
         },
-        progress: {
-          bytes_done: p.bytes_done,
-          bytes_total: p.bytes_total,
-          objects_done: p.objects_done,
-          objects_total: p.objects_total,
-        },
+        // Until the copy has returned, the row's figures are the plan's estimate and the
+        // copy's own progress (its heartbeats write them): zeros from here would erase them
+        // (and the sweep's daily bytes cap counts bytes_total of jobs not yet copied).
+        ...(p.copy_attempts > 0
+          ? {
+              progress: {
+                bytes_done: p.bytes_done,
+                bytes_total: p.bytes_total,
+                objects_done: p.objects_done,
+                objects_total: p.objects_total,
+              },
+            }
+          : {}),
       }),
     );
   };

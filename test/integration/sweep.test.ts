@@ -232,6 +232,19 @@ it('the per-sweep cap on moves and the daily cap on bytes hold', async () => {
   const capped = first.skipped.filter((s) => ids.includes(s.dataset_id));
   expect(capped.map((s) => s.reason).sort()).toEqual(['moves_cap', 'moves_cap']);
 
+  // Waiting for approval, a job keeps the plan's size (its workflow's first statuses must
+  // not write zeros over it: the daily cap counts it).
+  for (const m of started) {
+    const job = await waitForJob(
+      h,
+      m.job_id,
+      (j) => j.status === 'awaiting_approval',
+      30_000,
+      'awaiting_approval',
+    );
+    expect(Number(job.bytes_total)).toBe(10 * GB);
+  }
+
   // 20 GB of the 25 started in the last 24 hours: a 10 GB dataset waits, the 4 GB one goes.
   const second = await sweepNow();
   const next = second.migrations.filter((m) => ids.includes(m.dataset_id));
