@@ -16,6 +16,7 @@ const ioModules = [
 ];
 const ownIoFolders = [
   'api',
+  'app',
   'store',
   'storage',
   'events',

@@ -24,6 +24,7 @@ const onPostgres = [
   'store/db.test.ts',
   'store/retention.test.ts',
   'events/local-log.test.ts',
+  'events/kafka.test.ts',
   'api/auth.test.ts',
   'api/bad-input.test.ts',
   'api/fast-ingest.test.ts',
@@ -45,6 +46,7 @@ const onPostgresIntegration = [
   'test/integration/overlap.test.ts',
   'test/integration/migration-policy.test.ts',
   'test/integration/sweep.test.ts',
+  'test/integration/kafka-outbox.test.ts',
 ];
 
 /** @type {import('jest').Config} */

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { createLogger } from '../runtime/log';
-import type { Parts } from '../runtime/system';
+import type { Parts } from '../app/system';
 import { version } from '../package.json';
 import { STORAGE_NOTES } from './commands/storage-help';
 import type { SimulateOptions } from './commands/simulate';
@@ -80,7 +80,7 @@ async function run(command: string, json: boolean, config: Config, demo = false)
   const parts = commands[command]!;
   // Loaded here, not at the top: --help, --version and bad input answer without loading
   // Temporal, Express and the cloud SDKs (about two seconds).
-  const { startSystem } = await import('../runtime/system');
+  const { startSystem } = await import('../app/system');
   const { StartupAborted } = await import('../runtime/startup');
   // SIGTERM/SIGINT while the process still waits for its dependencies: stop cleanly, exit 0.
   const starting = new AbortController();

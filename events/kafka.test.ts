@@ -1,36 +1,37 @@
 import path from 'node:path';
 import { silentLogger } from '../runtime/log';
-import { openDatabase, type OpenedDb } from '../store/db';
+import type { OpenedDb } from '../store/db';
 import { freePort, tempDir } from '../test/support/dim-process';
+import { openTestStore } from '../test/support/store';
 import { KafkaEventSink } from './kafka';
+import { eventIdKeyOf } from './message-id';
 
 /**
  * The Kafka sink with no broker behind the address (a port nothing listens on): events
  * are kept in the outbox with their ids, bounded. The round trip through a real broker,
- * outage included, is in test/integration/telemetry-kafka.test.ts.
+ * outage included, is in test/integration/telemetry-kafka.test.ts. On the project's backend:
+ * the outbox is SQLite's or PostgreSQL's (events/outbox-pg.ts).
  */
 describe('KafkaEventSink when Kafka is unreachable', () => {
   let store: OpenedDb;
   let sink: KafkaEventSink;
   const ev = { dataset_id: 1, op: 'read', size_bytes: 1, client_lat_ms: 1, ts: Date.now() };
   const rows = () =>
-    store.sqlite
-      .prepare('select topic, key, value, msg_id from event_outbox order by seq')
-      .all() as Array<{
-      topic: string;
-      key: string;
-      value: string;
-      msg_id: string;
-    }>;
+    store.db
+      .selectFrom('event_outbox')
+      .select(['topic', 'key', 'value', 'msg_id'])
+      .orderBy('seq')
+      .execute();
 
   beforeAll(async () => {
-    store = await openDatabase(path.join(tempDir('kafka-sink'), 'dim.db'));
-    sink = new KafkaEventSink({
+    store = await openTestStore(path.join(tempDir('kafka-sink'), 'dim.db'));
+    sink = await KafkaEventSink.open({
       brokers: [`127.0.0.1:${await freePort()}`],
       clientId: 'dim-test',
       topicPrefix: 'unit.',
       bufferMax: 1000,
-      sqlite: store.sqlite,
+      outbox: store.backend.outbox,
+      idKey: await eventIdKeyOf(undefined, store.db),
       log: silentLogger,
       sendTimeoutMs: 300,
       relayIntervalMs: 60_000,
@@ -49,7 +50,7 @@ describe('KafkaEventSink when Kafka is unreachable', () => {
       ]),
       sink.publish('migration_status', [{ key: '7', value: { job_id: 'j', status: 'copying' } }]),
     ]);
-    const kept = rows();
+    const kept = await rows();
     expect(kept.map((r) => [r.topic, r.key])).toEqual([
       ['unit.access_events', '1'],
       ['unit.access_events', '2'],
@@ -63,35 +64,36 @@ describe('KafkaEventSink when Kafka is unreachable', () => {
     await expect(sink.health()).rejects.toThrow(/Kafka unreachable since .* 3 events buffered/);
     // Later publishes go straight to the outbox, in order.
     await sink.publish('access_events', [{ key: '3', value: ev }]);
-    expect(rows().at(-1)!.msg_id).toBe(`${source}:4`);
+    expect((await rows()).at(-1)!.msg_id).toBe(`${source}:4`);
   });
 
   it('is bounded: past the limit, a 503 with Retry-After, and nothing kept', async () => {
     const many = Array.from({ length: 996 }, () => ({ key: '1', value: ev }));
     await sink.publish('access_events', many);
-    expect(rows()).toHaveLength(1000);
+    expect(await rows()).toHaveLength(1000);
     await expect(sink.publish('access_events', [{ key: '1', value: ev }])).rejects.toMatchObject({
       status: 503,
       code: 'unavailable',
       extra: { retryAfterS: 30 },
     });
-    expect(rows()).toHaveLength(1000);
+    expect(await rows()).toHaveLength(1000);
   });
 
   it('a new sink on the same database starts buffering (the outbox is not empty)', async () => {
-    const again = new KafkaEventSink({
+    const again = await KafkaEventSink.open({
       brokers: ['127.0.0.1:1'],
       clientId: 'dim-test',
       topicPrefix: 'unit.',
       bufferMax: 2000,
-      sqlite: store.sqlite,
+      outbox: store.backend.outbox,
+      idKey: await eventIdKeyOf(undefined, store.db),
       log: silentLogger,
       sendTimeoutMs: 300,
       relayIntervalMs: 60_000,
     });
     expect(again.state().mode).toBe('buffering');
     await again.publish('access_events', [{ key: '1', value: ev }]);
-    expect(rows()).toHaveLength(1001);
+    expect(await rows()).toHaveLength(1001);
     await again.close();
   });
 });

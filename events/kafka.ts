@@ -1,13 +1,12 @@
 import { randomBytes, type Hmac, type KeyObject } from 'node:crypto';
-import type SQLite from 'better-sqlite3';
 import type { Kafka, Message as KafkaMessage, PartitionMetadata, Producer } from 'kafkajs';
 import { Partitioners } from './kafkajs';
 import { DimError, Errors } from '../errors';
 import type { Logger } from '../runtime/log';
 import { createKafka, topicPartitions, withTimeout } from './kafka-client';
 import { serialize } from './local-log';
-import { addValue, eventIdKey, finishRun, formatIdHeader, ID_HEADER, startRun } from './message-id';
-import { Outbox, type OutboxEntry, type OutboxRow } from './outbox';
+import { addValue, finishRun, formatIdHeader, ID_HEADER, startRun } from './message-id';
+import type { Outbox, OutboxEntry, OutboxRow } from './outbox';
 import type { EventSink, Message, Topic } from './sink';
 import { TOPICS, topicName, type TopicSettings } from './topics';
 
@@ -43,7 +42,10 @@ export interface KafkaSinkOptions {
   /** How missing topics are created; default DEFAULT_TOPIC_SETTINGS. */
   topics?: TopicSettings;
   bufferMax: number;
-  sqlite: SQLite.Database;
+  /** The store's outbox (SQLite or PostgreSQL: OpenedDb.outbox). */
+  outbox: Outbox;
+  /** Signs message ids: events/message-id.ts eventIdKeyOf (DIM_EVENT_ID_KEY or the install's). */
+  idKey: KeyObject;
   log: Logger;
   /** A send that takes longer is treated as failed (its messages go to the outbox). */
   sendTimeoutMs?: number;
@@ -57,8 +59,6 @@ export interface KafkaSinkOptions {
    * less CPU than one each. Skipped when a full request is already waiting.
    */
   lingerMs?: number;
-  /** DIM_EVENT_ID_KEY; unset: the install's generated key (in the database). */
-  idKey?: string;
 }
 
 export { ID_HEADER } from './message-id';
@@ -122,6 +122,15 @@ function fromRow(row: OutboxRow): Rec {
 export class KafkaEventSink implements EventSink {
   private readonly kafka: Kafka;
   private readonly outbox: Outbox;
+  /** Outbox rows as last known: counted on append and relay, re-read by the timer. */
+  private held: number;
+  /**
+   * Appends, one after another in call order, which is numbering order: the relay sends in
+   * `seq` order, and the bridge skips a number below one it applied from the same source.
+   */
+  private appending: Promise<void> = Promise.resolve();
+  /** Appends started so far: the relay goes direct only if none started since it looked. */
+  private appendsStarted = 0;
   private readonly source = randomBytes(6).toString('base64url');
   /** Numbers per `${topic}\0${partition}`. */
   private readonly numbers = new Map<string, number>();
@@ -150,15 +159,23 @@ export class KafkaEventSink implements EventSink {
   /** Signs message ids (events/message-id.ts). */
   private readonly idKey: KeyObject;
 
-  constructor(private readonly opts: KafkaSinkOptions) {
-    this.idKey = eventIdKey(opts.idKey, opts.sqlite);
+  /** A sink that starts by relaying what the outbox holds, if anything. */
+  static async open(opts: KafkaSinkOptions): Promise<KafkaEventSink> {
+    return new KafkaEventSink(opts, await opts.outbox.size());
+  }
+
+  private constructor(
+    private readonly opts: KafkaSinkOptions,
+    buffered: number,
+  ) {
+    this.idKey = opts.idKey;
     this.kafka = createKafka({ brokers: opts.brokers, clientId: opts.clientId, log: opts.log });
-    this.outbox = new Outbox(opts.sqlite);
+    this.outbox = opts.outbox;
+    this.held = buffered;
     this.sendTimeoutMs = opts.sendTimeoutMs ?? 5000;
     this.relayIntervalMs = opts.relayIntervalMs ?? 1000;
     this.maxPerSend = opts.maxPerSend ?? 1000;
     this.lingerMs = opts.lingerMs ?? 2;
-    const buffered = this.outbox.size();
     this.mode = buffered > 0 ? 'buffering' : 'direct';
     if (buffered > 0)
       opts.log.info('events buffered while Kafka was unreachable will be relayed', { buffered });
@@ -173,11 +190,10 @@ export class KafkaEventSink implements EventSink {
       // Kafka is down (or the outbox is still draining, and order matters): keep them here.
       try {
         this.checkBound(messages.length);
-        this.outbox.append(messages.map((m) => toEntry(this.number(name, m))));
-        return Promise.resolve();
       } catch (err) {
         return Promise.reject(asUnavailable(err));
       }
+      return this.toOutbox(messages.map((m) => toEntry(this.number(name, m))));
     }
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ topic: name, messages, resolve, reject });
@@ -189,7 +205,7 @@ export class KafkaEventSink implements EventSink {
   state(): KafkaSinkState {
     return {
       mode: this.mode,
-      buffered: this.outbox.size(),
+      buffered: this.held,
       lastError: this.lastError,
       since: this.since,
       relayed: this.relayed,
@@ -201,7 +217,7 @@ export class KafkaEventSink implements EventSink {
     if (this.mode === 'direct' || this.lastError === undefined) return Promise.resolve();
     return Promise.reject(
       new Error(
-        `Kafka unreachable since ${new Date(this.since).toISOString()} (${this.lastError}); ${this.outbox.size()} events buffered locally`,
+        `Kafka unreachable since ${new Date(this.since).toISOString()} (${this.lastError}); ${this.held} events buffered locally`,
       ),
     );
   }
@@ -215,7 +231,8 @@ export class KafkaEventSink implements EventSink {
     await this.pumping;
     const rest = this.queue.splice(0);
     this.queued = 0;
-    if (rest.length) this.bufferItems(rest);
+    if (rest.length) await this.bufferItems(rest);
+    await this.appending;
     const p = this.producer;
     this.producer = undefined;
     await p?.disconnect().catch(() => undefined);
@@ -267,7 +284,7 @@ export class KafkaEventSink implements EventSink {
   }
 
   private checkBound(adding: number) {
-    const held = this.outbox.size();
+    const held = this.held;
     if (held + adding > this.opts.bufferMax) {
       throw Errors.unavailable(
         `Kafka is unreachable and ${held} events are already buffered locally (limit ${this.opts.bufferMax}); retry later`,
@@ -323,39 +340,60 @@ export class KafkaEventSink implements EventSink {
     } catch (err) {
       this.goBuffering(err);
       // Whatever Kafka may have kept of the failed send is re-sent with the same ids.
-      if (records) this.bufferRecords(items, records.slice(sent));
-      else this.bufferItems(items);
+      const kept =
+        records === undefined
+          ? this.bufferItems(items)
+          : this.bufferRecords(items, records.slice(sent));
       // Those queued behind go to the outbox too, in order.
       this.queued = 0;
-      this.bufferItems(this.queue.splice(0));
+      await Promise.all([kept, this.bufferItems(this.queue.splice(0))]);
     }
   }
 
   /** Writes already numbered records to the outbox (no bound: they were accepted), settles items. */
-  private bufferRecords(items: Pending[], records: Rec[]): void {
-    try {
-      this.outbox.append(records.map(toEntry));
-      for (const it of items) it.resolve();
-    } catch (err) {
-      const e = asUnavailable(err);
-      for (const it of items) it.reject(e);
-    }
+  private async bufferRecords(items: Pending[], records: Rec[]): Promise<void> {
     this.schedule(this.relayIntervalMs);
+    await this.settle(items, this.toOutbox(records.map(toEntry)));
   }
 
   /** Numbers never-sent publishes and writes them to the outbox, within the bound. */
-  private bufferItems(items: Pending[]): void {
+  private async bufferItems(items: Pending[]): Promise<void> {
     if (items.length === 0) return;
+    this.schedule(this.relayIntervalMs);
+    let kept: Promise<void>;
     try {
-      const fresh = items.flatMap((it) => it.messages.map((m) => this.number(it.topic, m)));
-      this.checkBound(fresh.length);
-      this.outbox.append(fresh.map(toEntry));
+      const count = items.reduce((n, it) => n + it.messages.length, 0);
+      this.checkBound(count);
+      kept = this.toOutbox(
+        items.flatMap((it) => it.messages.map((m) => toEntry(this.number(it.topic, m)))),
+      );
+    } catch (err) {
+      kept = Promise.reject(asUnavailable(err));
+    }
+    await this.settle(items, kept);
+  }
+
+  /** Resolves the publishes once their messages are kept, or rejects them all. */
+  private async settle(items: Pending[], kept: Promise<void>): Promise<void> {
+    try {
+      await kept;
       for (const it of items) it.resolve();
     } catch (err) {
       const e = asUnavailable(err);
       for (const it of items) it.reject(e);
     }
-    this.schedule(this.relayIntervalMs);
+  }
+
+  /** Appends numbered entries to the outbox after every append started before (call order). */
+  private toOutbox(entries: OutboxEntry[]): Promise<void> {
+    this.appendsStarted++;
+    this.held += entries.length;
+    const done = this.appending.then(() => this.outbox.append(entries));
+    this.appending = done.catch(() => undefined);
+    return done.catch((err: unknown) => {
+      this.held = Math.max(0, this.held - entries.length);
+      throw asUnavailable(err);
+    });
   }
 
   private goBuffering(err: unknown): void {
@@ -376,8 +414,23 @@ export class KafkaEventSink implements EventSink {
    * go on; false when Kafka is still down or the outbox is empty (then back to direct).
    */
   private async relayChunk(): Promise<boolean> {
-    const rows = this.outbox.head(this.maxPerSend);
+    // What this process appended is committed before the head is read; an append started
+    // after that keeps the sink buffering (its rows must go out before anything direct).
+    const started = this.appendsStarted;
+    await this.appending;
+    let rows: OutboxRow[];
+    try {
+      rows = await this.outbox.head(this.maxPerSend);
+    } catch (err) {
+      this.opts.log.warn('could not read the outbox; trying again later', {
+        err: (err as Error).message,
+      });
+      this.schedule(this.relayIntervalMs);
+      return false;
+    }
     if (rows.length === 0) {
+      if (this.appendsStarted !== started) return true;
+      this.held = 0;
       if (this.mode === 'buffering') {
         this.mode = 'direct';
         this.opts.log.info('Kafka is reachable again: buffered events relayed', {
@@ -398,7 +451,17 @@ export class KafkaEventSink implements EventSink {
       this.schedule(this.relayIntervalMs);
       return false;
     }
-    this.outbox.deleteThrough(rows[rows.length - 1]!.seq);
+    try {
+      await this.outbox.deleteThrough(rows[rows.length - 1]!.seq);
+    } catch (err) {
+      // Sent but still held: relayed again later, with the same ids (counted once).
+      this.opts.log.warn('could not forget relayed outbox rows; they will be sent again', {
+        err: (err as Error).message,
+      });
+      this.schedule(this.relayIntervalMs);
+      return false;
+    }
+    this.held = Math.max(0, this.held - rows.length);
     this.relayed += rows.length;
     return true;
   }
@@ -528,7 +591,18 @@ export class KafkaEventSink implements EventSink {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (this.mode === 'direct' && this.outbox.size() > 0) this.mode = 'buffering';
+      // Rows another process left (or this one could not relay yet): relay them.
+      this.outbox.size().then(
+        (n) => {
+          this.held = n;
+          if (n > 0 && this.mode === 'direct' && !this.closed) {
+            this.mode = 'buffering';
+            this.pump();
+          }
+        },
+        (err: unknown) =>
+          this.opts.log.debug('could not read the outbox size', { err: (err as Error).message }),
+      );
       if (this.mode === 'direct' && !this.producer) {
         this.getProducer().catch((err: unknown) =>
           this.opts.log.debug('Kafka not reachable yet', { err: (err as Error).message }),

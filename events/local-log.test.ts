@@ -7,7 +7,6 @@ import { datasetRow } from '../test/support/rows';
 import { openTestStore } from '../test/support/store';
 import { waitFor } from '../test/support/telemetry';
 import { startBridge, type RunningBridge } from '../workers/bridge';
-import { localLogSink } from '.';
 
 /**
  * The durable local log on the project's backend, written by two processes at once (two
@@ -38,7 +37,7 @@ describe('local log', () => {
       pollMs: 5,
       batchSize: 37,
     });
-    const sinks = [a, b].map((s) => localLogSink(s, { topicPrefix: '', bufferMax: 1_000_000 }));
+    const sinks = [a, b].map((s) => s.backend.localLog({ topicPrefix: '', bufferMax: 1_000_000 }));
     const event = {
       dataset_id: ds.id,
       op: 'read',

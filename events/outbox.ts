@@ -1,10 +1,15 @@
 import type SQLite from 'better-sqlite3';
 
 /**
- * The Kafka outbox: messages accepted while Kafka was unreachable, in the SQLite
- * `event_outbox` table, relayed in `seq` order when it returns. Each row keeps the id
- * (`<source>:<n>`) its message was first given, so a message sent twice (once before the
+ * The Kafka outbox: messages accepted while Kafka was unreachable, in the `event_outbox`
+ * table of the metadata store, relayed in `seq` order when it returns. Each row keeps the
+ * id (`<source>:<n>`) its message was first given, so a message sent twice (once before the
  * failure was noticed, once by the relay) is counted once by the bridge.
+ *
+ * Two implementations of one narrow interface: SQLite's here (prepared statements; its
+ * single writer commits in `seq` order), PostgreSQL's in outbox-pg.ts (appends serialized
+ * by an advisory lock, for the same guarantee). Several processes may share the table:
+ * any of them relays what any left.
  */
 export interface OutboxRow {
   seq: number;
@@ -23,12 +28,26 @@ export interface OutboxEntry {
   partition: number | null;
 }
 
-export class Outbox {
+export interface Outbox {
+  /** Rows held (an upper bound: max(seq) - min(seq) + 1, two index lookups). */
+  size(): Promise<number>;
+  /** Appends in one transaction: durable once it resolves, committed in `seq` order. */
+  append(entries: OutboxEntry[]): Promise<void>;
+  /** The oldest rows, in order. */
+  head(limit: number): Promise<OutboxRow[]>;
+  /**
+   * Forgets every row up to `seq` (all relayed). Rows committed later have higher seqs, so
+   * nothing unsent is lost even when several processes share the table.
+   */
+  deleteThrough(seq: number): Promise<void>;
+}
+
+export class SqliteOutbox implements Outbox {
   private readonly insert: SQLite.Statement;
   private readonly spanStmt: SQLite.Statement<[], { lo: number | null; hi: number | null }>;
   private readonly headStmt: SQLite.Statement<[number], OutboxRow>;
   private readonly deleteStmt: SQLite.Statement<[number]>;
-  readonly append: (entries: OutboxEntry[]) => void;
+  private readonly appendTx: (entries: OutboxEntry[]) => void;
 
   constructor(sqlite: SQLite.Database) {
     this.insert = sqlite.prepare(
@@ -39,28 +58,37 @@ export class Outbox {
       'select seq, topic, key, value, msg_id, partition from event_outbox order by seq limit ?',
     );
     this.deleteStmt = sqlite.prepare('delete from event_outbox where seq <= ?');
-    this.append = sqlite.transaction((entries: OutboxEntry[]) => {
+    this.appendTx = sqlite.transaction((entries: OutboxEntry[]) => {
       const ts = Date.now();
       for (const e of entries) this.insert.run(e.topic, e.key, e.value, ts, e.msgId, e.partition);
     });
   }
 
-  /** Rows held (an upper bound: max(seq) - min(seq) + 1, two index lookups). */
-  size(): number {
-    const { lo, hi } = this.spanStmt.get()!;
-    return lo === null || hi === null ? 0 : hi - lo + 1;
+  size(): Promise<number> {
+    return attempt(() => {
+      const { lo, hi } = this.spanStmt.get()!;
+      return lo === null || hi === null ? 0 : hi - lo + 1;
+    });
   }
 
-  /** The oldest rows, in order. */
-  head(limit: number): OutboxRow[] {
-    return this.headStmt.all(limit);
+  append(entries: OutboxEntry[]): Promise<void> {
+    return attempt(() => this.appendTx(entries));
   }
 
-  /**
-   * Forgets every row up to `seq` (all relayed). Rows appended later have higher seqs, so
-   * nothing unsent is lost even when several processes share the table.
-   */
-  deleteThrough(seq: number): void {
-    this.deleteStmt.run(seq);
+  head(limit: number): Promise<OutboxRow[]> {
+    return attempt(() => this.headStmt.all(limit));
+  }
+
+  deleteThrough(seq: number): Promise<void> {
+    return attempt(() => void this.deleteStmt.run(seq));
+  }
+}
+
+/** A synchronous call as a promise (its throw a rejection). */
+function attempt<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
 }

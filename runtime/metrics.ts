@@ -12,7 +12,7 @@ import {
 } from 'prom-client';
 
 /**
- * Prometheus metrics (prom-client): one registry per process. `runtime/system.ts` creates
+ * Prometheus metrics (prom-client): one registry per process. `app/system.ts` creates
  * it and hands it to each part the process runs (API, worker, bridge), which register
  * their collectors in it; every HTTP port of the process (`/metrics` on the API, the
  * worker's and the bridge's ports) serves the whole registry.

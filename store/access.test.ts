@@ -2,7 +2,6 @@ import path from 'node:path';
 import { tempDir } from '../test/support/dim-process';
 import type { AccessEvent } from '../events/access-event';
 import { HOUR_MS, hourOf, usageBuckets, type AccessStore, type Incoming } from './access';
-import { accessStore } from './access-store';
 import type { OpenedDb } from './db';
 import { openTestStore } from '../test/support/store';
 import { insertDataset, usageOf } from './datasets';
@@ -34,7 +33,7 @@ describe('AccessStore (the bridge transaction)', () => {
     for (const name of ['a', 'b']) {
       await insertDataset(store.db, datasetRow(name, `file:///shared_storage/${name}`));
     }
-    writer = accessStore(store, 'g', 'access_events', 'kafka');
+    writer = store.backend.accessStore('g', 'access_events', 'kafka');
   });
   afterEach(() => store.close());
 
@@ -149,7 +148,7 @@ describe('AccessStore (the bridge transaction)', () => {
   it('two bridges holding one partition at once (a rebalance) apply each batch once', async () => {
     const other = await openTestStore(file); // another process's connection
     try {
-      const second = accessStore(other, 'g', 'access_events', 'kafka');
+      const second = other.backend.accessStore('g', 'access_events', 'kafka');
       const batch = (from: number) =>
         Array.from({ length: 50 }, (_, i) => msg(from + i, ev({ dataset_id: 1 + (i % 2) })));
       // Both get offsets 0..99 of partition 0, in overlapping batches; and partition 1 at once.

@@ -34,6 +34,7 @@ import * as m010sweep from './migrations/010-sweep';
 import * as m012hash from './migrations/012-manifest-hash-algorithm';
 import * as m013bandwidth from './migrations/013-bandwidth';
 import type { Database } from './schema';
+import { postgresBackend, sqliteBackend, type Backend } from './backend';
 
 /**
  * The metadata store: Kysely over better-sqlite3 (WAL, busy timeout, foreign keys), the
@@ -101,13 +102,15 @@ class InCodeMigrations implements MigrationProvider {
 
 export interface OpenedDb {
   db: Db;
+  /** For logs and tests; code picks its backend's implementation from `backend`. */
   dialect: 'sqlite' | 'postgres';
   /**
-   * The underlying better-sqlite3 handle, for the few hot paths that batch prepared
-   * statements. On PostgreSQL reading it throws (those paths have no PostgreSQL
-   * implementation yet): nothing falls back to SQLite when PostgreSQL was asked for.
+   * The underlying better-sqlite3 handle, for SQLite-only tests and tools. On PostgreSQL
+   * reading it throws: nothing falls back to SQLite when PostgreSQL was asked for.
    */
   sqlite: SQLite.Database;
+  /** The backend's own hot paths (store/backend.ts), chosen here once. */
+  backend: Backend;
   close(): Promise<void>;
 }
 
@@ -185,7 +188,13 @@ async function openSqlite(file: string): Promise<OpenedDb> {
     await db.destroy();
     throw failed;
   }
-  return { db, dialect: 'sqlite', sqlite, close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'sqlite',
+    sqlite,
+    backend: sqliteBackend(sqlite),
+    close: () => db.destroy(),
+  };
 }
 
 /**
@@ -234,10 +243,9 @@ async function openPostgres(target: { url: string; schema?: string }): Promise<O
     db,
     dialect: 'postgres',
     get sqlite(): SQLite.Database {
-      throw new Error(
-        "this part of dim needs the SQLite handle (the Kafka sink's outbox, events/outbox.ts) and does not run on PostgreSQL (DIM_DATABASE_URL) yet",
-      );
+      throw new Error('the store is on PostgreSQL (DIM_DATABASE_URL): there is no SQLite handle');
     },
+    backend: postgresBackend(db),
     close: () => db.destroy(),
   };
 }

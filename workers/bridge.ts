@@ -14,10 +14,7 @@ import { createKafka, ensureTopics } from '../events/kafka-client';
 import { topicName, type TopicSettings } from '../events/topics';
 import type { Logger } from '../runtime/log';
 import type { ApplyResult, Incoming } from '../store/access';
-import { accessStore } from '../store/access-store';
 import type { OpenedDb } from '../store/db';
-import { sqliteLocalLogReader } from '../events/local-log';
-import { pgLocalLogReader } from '../events/local-log-pg';
 import { createMetricsRegistry, type Registry } from '../runtime/metrics';
 import { bridgeMetrics, type PartitionLag } from './bridge-metrics';
 
@@ -225,7 +222,7 @@ async function runKafka(
   record: (r: ApplyResult) => void,
   unverified: (count: number) => void,
 ): Promise<Run> {
-  const writer = accessStore(opts.store, opts.group, topic, 'kafka');
+  const writer = opts.store.backend.accessStore(opts.group, topic, 'kafka');
   const key = await eventIdKeyOf(opts.idKey, opts.store.db);
   const kafka = createKafka({ ...kafkaOpts, log });
   await ensureTopics(kafka, [topic], log, kafkaOpts.topics);
@@ -358,11 +355,10 @@ function runLocal(
   record: (r: ApplyResult) => void,
 ): Run {
   const { store } = opts;
-  const writer = accessStore(store, opts.group, topic, 'local-log');
+  const writer = store.backend.accessStore(opts.group, topic, 'local-log');
   const batchSize = opts.batchSize ?? 5000;
   const pollMs = opts.pollMs ?? 200;
-  const reader =
-    store.dialect === 'postgres' ? pgLocalLogReader(store.db) : sqliteLocalLogReader(store.sqlite);
+  const reader = store.backend.localLogReader;
   let stopping = false;
   let wake: (() => void) | undefined;
   let pending = false;

@@ -1,4 +1,4 @@
-import { localLogSink } from '../../events';
+import type { LocalLog } from '../../store/backend';
 import { IngestAudit, KnownDatasets } from './access-events';
 import { silentLogger } from '../../runtime/log';
 import { startTestApi, type TestApi } from '../../test/support/api';
@@ -7,7 +7,7 @@ import { startBridge, type RunningBridge } from '../../workers/bridge';
 /** POST /access-events and GET /datasets/{id}/usage, through the local log and the bridge. */
 describe('access events API (local log)', () => {
   let api: TestApi;
-  let sink: ReturnType<typeof localLogSink>;
+  let sink: LocalLog;
   let bridge: RunningBridge | undefined;
   const ev = { dataset_id: 1, op: 'read', size_bytes: 4096, client_lat_ms: 12.3 };
 
@@ -24,7 +24,7 @@ describe('access events API (local log)', () => {
   beforeAll(async () => {
     api = await startTestApi();
     // The same sink the app uses, reached through a second handle for the bound test.
-    sink = localLogSink(api.store, { topicPrefix: '', bufferMax: 1_000_000 });
+    sink = api.store.backend.localLog({ topicPrefix: '', bufferMax: 1_000_000 });
     for (const name of ['sample', 'other']) {
       const r = await api.request('POST', '/datasets', {
         name,
@@ -184,7 +184,7 @@ describe('access events API (local log)', () => {
   });
 
   it('answers 503 with Retry-After when the local log is full (the bridge is not keeping up)', async () => {
-    const small = localLogSink(api.store, { topicPrefix: '', bufferMax: 1 });
+    const small = api.store.backend.localLog({ topicPrefix: '', bufferMax: 1 });
     await expect(small.publish('access_events', [{ key: '1', value: ev }])).rejects.toMatchObject({
       status: 503,
       extra: { retryAfterS: 10 },

@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { createApp, listen, type ApiDeps, type ApiServer } from '../../api/app';
-import { localLogSink } from '../../events';
 import { silentLogger } from '../../runtime/log';
 import type { OpenedDb } from '../../store/db';
 import { checkDatasetLocation, checkLocation } from '../../storage/location';
@@ -47,7 +46,7 @@ export async function startTestApi(overrides: Partial<ApiDeps> = {}): Promise<Te
     checkLocation: (uri, field) => checkLocation(uri, field, storage),
     datasetLocation: (uri, field) =>
       checkDatasetLocation(uri, field, { fileRoots: storage.fileRoots, allowWholeRoot: false }),
-    events: localLogSink(store, { topicPrefix: '', bufferMax: 1_000_000 }),
+    events: store.backend.localLog({ topicPrefix: '', bufferMax: 1_000_000 }),
     ...overrides,
   });
   const server: ApiServer = await listen(app, '127.0.0.1', 0);

@@ -16,7 +16,6 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import type { MoverTuning } from '../../activities/mover-env';
 import { createApp, listen, type ApiServer } from '../../api/app';
 import type { ApiKey } from '../../api/auth';
-import { localLogSink } from '../../events';
 import type { EventSink, Message, Topic } from '../../events/sink';
 import { silentLogger } from '../../runtime/log';
 import { resolveTemporalBinary } from '../../runtime/temporal-dev';
@@ -124,7 +123,7 @@ export async function startHarness(opts: {
     ...opts.storageOverrides,
     file: { fsync: false, ...opts.storageOverrides?.file },
   });
-  const sink = new HookedSink(localLogSink(store, { topicPrefix: '', bufferMax: 1_000_000 }));
+  const sink = new HookedSink(store.backend.localLog({ topicPrefix: '', bufferMax: 1_000_000 }));
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: 'default' });
   const temporal = {

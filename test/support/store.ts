@@ -36,6 +36,7 @@ export async function openTestStore(file: string): Promise<OpenedDb> {
     get sqlite() {
       return store.sqlite; // throws: the test needs SQLite
     },
+    backend: store.backend,
     async close() {
       const left = (open.get(schema) ?? 1) - 1;
       if (left > 0) open.set(schema, left);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { createApp, listen, type ApiServer } from '../../api/app';
 import { KafkaEventSink } from '../../events/kafka';
-import { LocalLogSink } from '../../events/local-log';
+import { eventIdKeyOf } from '../../events/message-id';
 import type { EventSink } from '../../events/sink';
 import { silentLogger } from '../../runtime/log';
 import { lexicalLocationKey } from '../../storage/location-key';
@@ -37,12 +37,13 @@ export async function startStack(opts: {
   const store = await openDatabase(path.join(dataDir, 'dim.db'));
   const ids = await createDatasets(store, opts.datasets ?? 20);
   const kafkaSink = opts.kafka
-    ? new KafkaEventSink({
+    ? await KafkaEventSink.open({
         brokers: BROKERS,
         clientId: 'dim-test',
         topicPrefix: opts.prefix,
         bufferMax: opts.bufferMax ?? 1_000_000,
-        sqlite: store.sqlite,
+        outbox: store.backend.outbox,
+        idKey: await eventIdKeyOf(undefined, store.db),
         log: silentLogger,
         sendTimeoutMs: 3000,
         relayIntervalMs: 500,
@@ -50,8 +51,7 @@ export async function startStack(opts: {
     : undefined;
   const localSink = opts.kafka
     ? undefined
-    : new LocalLogSink({
-        sqlite: store.sqlite,
+    : store.backend.localLog({
         topicPrefix: opts.prefix,
         bufferMax: opts.bufferMax ?? 1_000_000,
       });

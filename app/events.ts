@@ -1,15 +1,9 @@
 import type { Config } from '../config';
-import type { OpenedDb } from '../store/db';
+import { KafkaEventSink } from '../events/kafka';
+import { eventIdKeyOf } from '../events/message-id';
+import type { EventSink } from '../events/sink';
 import type { Logger } from '../runtime/log';
-import { KafkaEventSink } from './kafka';
-import { LocalLogSink } from './local-log';
-import { PgLocalLogSink } from './local-log-pg';
-import type { EventSink } from './sink';
-
-export type { EventSink, Message, Topic } from './sink';
-export { KafkaEventSink } from './kafka';
-export { LocalLogSink } from './local-log';
-export { PgLocalLogSink } from './local-log-pg';
+import type { OpenedDb } from '../store/db';
 
 /** The sink a process publishes to, and how to stop it. */
 export interface Events {
@@ -25,27 +19,24 @@ export interface Events {
   close(): Promise<void>;
 }
 
-/** Picks the adapter from configuration: Kafka (with its outbox) or the local log. */
-export function createEvents(
+/**
+ * Picks the event adapter from configuration, once: Kafka (with its outbox in the store,
+ * SQLite or PostgreSQL) or the store's durable local log.
+ */
+export async function createEvents(
   config: Pick<Config, 'kafka' | 'events'>,
   store: OpenedDb,
   log: Logger,
-): Events {
+): Promise<Events> {
   if (config.kafka) {
-    if (store.dialect === 'postgres') {
-      // Its outbox (events/outbox.ts) is SQLite's so far: refuse rather than fall back.
-      throw new Error(
-        "KAFKA_BROKERS with DIM_DATABASE_URL: the Kafka sink's outbox does not run on PostgreSQL yet; unset one of them",
-      );
-    }
-    const sink = new KafkaEventSink({
+    const sink = await KafkaEventSink.open({
       brokers: config.kafka.brokers,
       clientId: config.kafka.clientId,
       topics: config.kafka.topics,
       topicPrefix: config.events.topicPrefix,
       bufferMax: config.events.bufferMax,
-      idKey: config.events.idKey,
-      sqlite: store.sqlite,
+      idKey: await eventIdKeyOf(config.events.idKey, store.db),
+      outbox: store.backend.outbox,
       log: log.child({ part: 'events' }),
     });
     return {
@@ -56,7 +47,7 @@ export function createEvents(
       close: () => sink.close(),
     };
   }
-  const sink = localLogSink(store, {
+  const sink = store.backend.localLog({
     topicPrefix: config.events.topicPrefix,
     bufferMax: config.events.bufferMax,
   });
@@ -68,14 +59,4 @@ export function createEvents(
     onAppend: (listener) => sink.onAppend(listener),
     close: () => sink.close(),
   };
-}
-
-/** The durable local log on the store's backend. */
-export function localLogSink(
-  store: OpenedDb,
-  opts: { topicPrefix: string; bufferMax: number },
-): LocalLogSink | PgLocalLogSink {
-  return store.dialect === 'postgres'
-    ? new PgLocalLogSink({ db: store.db, ...opts })
-    : new LocalLogSink({ sqlite: store.sqlite, ...opts });
 }

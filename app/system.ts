@@ -14,19 +14,23 @@ import { configuredDatabase, openDatabase, type OpenedDb } from '../store/db';
 import { startRetention } from '../store/retention';
 import { ensureDefaultTiers } from '../store/tiers';
 import { defaultTiers } from '../placement';
-import { createEvents, type Events } from '../events';
+import { createEvents, type Events } from './events';
 import { startBridge } from '../workers/bridge';
 import { checkDatasetLocation, checkLocation } from '../storage/location';
 import { createStorage } from '../storage';
 import { MigrationService } from '../migrations';
 import { SweepService } from '../sweep/service';
 import { ensureSweepSchedule } from '../sweep/schedule';
-import type { Logger } from './log';
-import { createMetricsRegistry } from './metrics';
+import type { Logger } from '../runtime/log';
+import { createMetricsRegistry } from '../runtime/metrics';
 import { bridgeHealthHandler } from '../workers/bridge-metrics';
 import { checkKafka, createKafka } from '../events/kafka-client';
-import { holdPort, Startup, StartupAborted, type HeldPort } from './startup';
-import { resolveTemporalBinary, startTemporalDevServer, type DevServer } from './temporal-dev';
+import { holdPort, Startup, StartupAborted, type HeldPort } from '../runtime/startup';
+import {
+  resolveTemporalBinary,
+  startTemporalDevServer,
+  type DevServer,
+} from '../runtime/temporal-dev';
 
 /** A database URL fit for logs and /health: its password replaced. */
 function redactUrl(url: string): string {
@@ -165,11 +169,11 @@ export async function startSystem(
         retry: pg,
       });
       stops.push(() => store.close());
-      const events = createEvents(config, store, log);
+      const events = await createEvents(config, store, log);
       stops.push(() => events.close());
       // Old rows of the tables that grow with use go, in every process (README, Retention).
       const retention = startRetention({
-        db: store.dialect === 'postgres' ? store.db : store.sqlite,
+        db: store.backend.pruneTarget,
         retention: config.retention,
         log: log.child({ part: 'retention' }),
       });
