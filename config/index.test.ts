@@ -81,6 +81,21 @@ describe('loadConfig', () => {
     ['DIM_DATABASE_URL', 'mysql://dim@db/dim', /DIM_DATABASE_URL must be a postgres:\/\//],
     ['DIM_DATABASE_URL', '/var/dim.db', /DIM_DATABASE_URL must be a postgres:\/\//],
   ];
+  it('never echoes a secret in its error: API keys and the id key left out, a password masked', () => {
+    const message = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      throw new Error('expected a ConfigError');
+    };
+    const url = message({ DIM_DATABASE_URL: 'mysql://dim:hunter2@db:5432/dim' });
+    expect(url).toContain('(got "mysql://dim:***@db:5432/dim")');
+    expect(url).not.toContain('hunter2');
+    expect(message({ DIM_API_KEYS: 'ops:root:0123456789abcdef' })).not.toContain('0123456789');
+    expect(message({ DIM_EVENT_ID_KEY: 'short-secret' })).not.toContain('short-secret');
+  });
   it('selects PostgreSQL with DIM_DATABASE_URL, SQLite without', () => {
     expect(loadConfig({}).databaseUrl).toBeUndefined();
     for (const url of ['postgres://dim:dim@127.0.0.1:5432/dim', 'postgresql://db/dim'])

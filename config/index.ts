@@ -323,6 +323,16 @@ function bucketAllowlist(entries: string[]): BucketAllowlist {
   return { s3: names('s3'), gs: names('gs') };
 }
 
+/** Variables whose value is a secret: a bad one is named, never echoed. */
+const SECRET_VARIABLES = new Set(['DIM_API_KEYS', 'DIM_EVENT_ID_KEY']);
+
+/** A bad value as an error may show it: secrets left out, a URL's password masked. */
+function shownValue(variable: string, value: unknown): unknown {
+  if (SECRET_VARIABLES.has(variable)) return undefined;
+  if (typeof value === 'string') return value.replace(/(\/\/[^/@:]*:)[^/@]*@/, '$1***@');
+  return value;
+}
+
 /** Parses the configuration. Throws ConfigError naming the first bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const fromEnv = Object.fromEntries(
@@ -334,7 +344,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'configuration');
-    const value = merged[variable];
+    const value = shownValue(variable, merged[variable]);
     throw new ConfigError(
       variable,
       `${issue.message}${value === undefined ? '' : ` (got ${JSON.stringify(value)})`}`,
