@@ -23,21 +23,30 @@ export async function acquireLease(
   ttlMs: number,
   now = Date.now(),
 ): Promise<Lease | undefined> {
-  const won = await db
-    .insertInto('leases')
-    .values({ name, holder, expires_at: now + ttlMs })
-    .onConflict((oc) =>
-      oc
-        .column('name')
-        .doUpdateSet({ holder, expires_at: now + ttlMs })
-        .where((eb) =>
-          eb.or([eb('leases.expires_at', '<=', now), eb('leases.holder', '=', holder)]),
-        ),
-    )
-    .returning('holder')
-    .executeTakeFirst();
-  if (won) return undefined;
-  return db.selectFrom('leases').selectAll().where('name', '=', name).executeTakeFirst();
+  for (;;) {
+    const won = await db
+      .insertInto('leases')
+      .values({ name, holder, expires_at: now + ttlMs })
+      .onConflict((oc) =>
+        oc
+          .column('name')
+          .doUpdateSet({ holder, expires_at: now + ttlMs })
+          .where((eb) =>
+            eb.or([eb('leases.expires_at', '<=', now), eb('leases.holder', '=', holder)]),
+          ),
+      )
+      .returning('holder')
+      .executeTakeFirst();
+    if (won) return undefined;
+    const other = await db
+      .selectFrom('leases')
+      .selectAll()
+      .where('name', '=', name)
+      .executeTakeFirst();
+    // Released between the two statements: not ours yet, so try again (never report a
+    // lease we did not take as taken).
+    if (other) return other;
+  }
 }
 
 /** Gives the lease back, if `holder` still holds it. */
