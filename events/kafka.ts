@@ -7,7 +7,7 @@ import { createKafka, topicPartitions, withTimeout } from './kafka-client';
 import { serialize } from './local-log';
 import { addValue, finishRun, formatIdHeader, ID_HEADER, startRun } from './message-id';
 import type { Outbox, OutboxEntry, OutboxRow } from './outbox';
-import type { EventSink, Message, Topic } from './sink';
+import type { EventSink, Message, PublishOptions, Topic } from './sink';
 import { TOPICS, topicName, type TopicSettings } from './topics';
 
 /**
@@ -66,6 +66,7 @@ export { ID_HEADER } from './message-id';
 interface Pending {
   topic: string;
   messages: Message[];
+  source: string | undefined;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -182,7 +183,7 @@ export class KafkaEventSink implements EventSink {
     this.schedule(0);
   }
 
-  publish(topic: Topic, messages: Message[]): Promise<void> {
+  publish(topic: Topic, messages: Message[], opts?: PublishOptions): Promise<void> {
     if (this.closed) return Promise.reject(Errors.unavailable('the event sink is closed', 5));
     if (messages.length === 0) return Promise.resolve();
     const name = topicName(this.opts.topicPrefix, topic);
@@ -193,10 +194,10 @@ export class KafkaEventSink implements EventSink {
       } catch (err) {
         return Promise.reject(asUnavailable(err));
       }
-      return this.toOutbox(messages.map((m) => toEntry(this.number(name, m))));
+      return this.toOutbox(this.numberAll(name, messages, opts?.source).map(toEntry));
     }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ topic: name, messages, resolve, reject });
+      this.queue.push({ topic: name, messages, source: opts?.source, resolve, reject });
       this.queued += messages.length;
       this.pump();
     });
@@ -245,6 +246,28 @@ export class KafkaEventSink implements EventSink {
 
   // ---------------------------------------------------------------------------------------
 
+  /**
+   * Gives each message its partition (Kafka's default for its key) and its number there:
+   * the sink's own running numbers, or 1, 2, ... per partition under `source` when the
+   * publish names one (PublishOptions), the same each time the same messages are numbered.
+   */
+  private numberAll(topic: string, messages: Message[], source?: string): Rec[] {
+    if (source === undefined) return messages.map((m) => this.number(topic, m));
+    const count = this.partitionCounts.get(topic);
+    const numbers = new Map<number, number>();
+    let loose = 0;
+    return messages.map((m) => {
+      const value = serialize(m.value);
+      // Partitions not known yet: one sequence under a source of its own (as below).
+      if (count === undefined)
+        return { topic, key: m.key, value, partition: null, source: `${source}~`, n: ++loose };
+      const partition = this.partitionOf(topic, m.key, count);
+      const n = (numbers.get(partition) ?? 0) + 1;
+      numbers.set(partition, n);
+      return { topic, key: m.key, value, partition, source, n };
+    });
+  }
+
   /** Gives a message its partition (Kafka's default for its key) and its number there. */
   private number(topic: string, m: Message): Rec {
     const value = serialize(m.value);
@@ -261,6 +284,15 @@ export class KafkaEventSink implements EventSink {
         n: ++this.loose,
       };
     }
+    const partition = this.partitionOf(topic, m.key, count);
+    const k = `${topic}\0${partition}`;
+    const n = (this.numbers.get(k) ?? 0) + 1;
+    this.numbers.set(k, n);
+    return { topic, key: m.key, value, partition, source: this.source, n };
+  }
+
+  /** Kafka's default partition for `key` among `count` partitions (murmur2). */
+  private partitionOf(topic: string, key: string, count: number): number {
     let meta = this.fakeMetadata.get(count);
     if (!meta) {
       meta = Array.from({ length: count }, (_, i) => ({
@@ -272,15 +304,7 @@ export class KafkaEventSink implements EventSink {
       }));
       this.fakeMetadata.set(count, meta);
     }
-    const partition = this.partitioner({
-      topic,
-      partitionMetadata: meta,
-      message: { key: m.key, value: null },
-    });
-    const k = `${topic}\0${partition}`;
-    const n = (this.numbers.get(k) ?? 0) + 1;
-    this.numbers.set(k, n);
-    return { topic, key: m.key, value, partition, source: this.source, n };
+    return this.partitioner({ topic, partitionMetadata: meta, message: { key, value: null } });
   }
 
   private checkBound(adding: number) {
@@ -332,7 +356,7 @@ export class KafkaEventSink implements EventSink {
     let sent = 0;
     try {
       const producer = await this.getProducer();
-      records = items.flatMap((it) => it.messages.map((m) => this.number(it.topic, m)));
+      records = items.flatMap((it) => this.numberAll(it.topic, it.messages, it.source));
       for (; sent < records.length; sent += this.maxPerSend) {
         await this.send(producer, records.slice(sent, sent + this.maxPerSend));
       }
@@ -365,7 +389,7 @@ export class KafkaEventSink implements EventSink {
       const count = items.reduce((n, it) => n + it.messages.length, 0);
       this.checkBound(count);
       kept = this.toOutbox(
-        items.flatMap((it) => it.messages.map((m) => toEntry(this.number(it.topic, m)))),
+        items.flatMap((it) => this.numberAll(it.topic, it.messages, it.source).map(toEntry)),
       );
     } catch (err) {
       kept = Promise.reject(asUnavailable(err));
@@ -516,19 +540,7 @@ export class KafkaEventSink implements EventSink {
 
   /** The partition of a message buffered before the counts were known (its id is its own). */
   private partitionFor(r: Rec): number {
-    const count = this.partitionCounts.get(r.topic) ?? 1;
-    const meta = Array.from({ length: count }, (_, i) => ({
-      partitionId: i,
-      leader: 0,
-      replicas: [],
-      isr: [],
-      partitionErrorCode: 0,
-    }));
-    return this.partitioner({
-      topic: r.topic,
-      partitionMetadata: meta,
-      message: { key: r.key, value: null },
-    });
+    return this.partitionOf(r.topic, r.key, this.partitionCounts.get(r.topic) ?? 1);
   }
 
   /** Runs a kafkajs call with a deadline; if abandoned, it is remembered until it settles. */

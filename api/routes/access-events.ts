@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { DimError, Errors } from '../../errors';
 import {
@@ -124,6 +125,10 @@ export class IngestAudit {
 
 type Body = z.output<typeof AccessEventsBody>;
 
+/** The message source of an idempotent request: its caller's and key's, the same on a retry. */
+export const requestSource = (caller: Caller, key: string): string =>
+  `k.${createHash('sha256').update(`${caller.name}\0${key}`).digest('base64url').slice(0, 22)}`;
+
 /** The ingestion itself, shared by the route and the fast lane (api/fast-ingest.ts). */
 export function createIngest(deps: {
   db: Db;
@@ -132,11 +137,11 @@ export function createIngest(deps: {
   known?: KnownDatasets;
   /** Counts accepted events (dim_events_accepted_total). */
   onAccepted?: (n: number) => void;
-}): (body: Body, caller: Caller) => Promise<{ accepted: number }> {
+}): (body: Body, caller: Caller, idempotencyKey?: string) => Promise<{ accepted: number }> {
   const { events } = deps;
   const known = deps.known ?? new KnownDatasets(deps.db);
   const audit = deps.audit ?? new IngestAudit(deps.db);
-  return async (body, caller) => {
+  return async (body, caller, idempotencyKey) => {
     const single = !Array.isArray(body);
     const list = single ? [body] : body;
     const now = Date.now();
@@ -161,7 +166,16 @@ export function createIngest(deps: {
       return { key: String(e.dataset_id), value };
     });
     try {
-      await events.publish('access_events', messages);
+      // An Idempotency-Key gives the events ids of their own (events/sink.ts): retried after
+      // this process died between publishing them and recording the answer, the request
+      // publishes the same ids again, and the bridge counts them once.
+      await events.publish(
+        'access_events',
+        messages,
+        idempotencyKey === undefined
+          ? undefined
+          : { source: requestSource(caller, idempotencyKey) },
+      );
     } catch (err) {
       if (err instanceof DimError) throw err;
       throw Errors.unavailable(
@@ -203,7 +217,10 @@ export function registerAccessEvents(
       // Audited in roll-ups (IngestAudit): one row per caller and 10 s, not per request.
       audit: false,
     },
-    async ({ body, caller }) => ({ status: 202, body: await ingest(body, caller) }),
+    async ({ body, caller, req }) => ({
+      status: 202,
+      body: await ingest(body, caller, req.get('idempotency-key')),
+    }),
   );
   return fastIngestLane({ apiKeys: deps.apiKeys, apiHost: deps.apiHost, ingest });
 }

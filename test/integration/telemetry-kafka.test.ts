@@ -94,6 +94,38 @@ describe('telemetry through Kafka', () => {
     expect(s.bridge!.stats()).toMatchObject({ applied: N, skipped: 0, deadLettered: 0 });
   }, 180_000);
 
+  it('counts an idempotent request once when it runs again after the API died before answering', async () => {
+    stack = await startStack({ prefix: prefix('idem'), kafka: true, bridge: true });
+    const s = stack;
+    const ts = Date.now() - 60_000;
+    const M = 3000;
+    const events = Array.from({ length: M }, (_, i) => eventAt(i, s.ids, ts));
+    const send = (key: string) =>
+      fetch(`${s.url}/access-events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify(events),
+      });
+    expect((await send('batch-1')).status).toBe(202);
+    // As if the process had died after publishing, before recording the answer: the claim
+    // is left unanswered and old enough for the client's retry to take it over.
+    await s.store.db
+      .updateTable('idempotency_keys')
+      .set({ status: null, body: null, created_at: Date.now() - 120_000 })
+      .where('key', '=', 'batch-1')
+      .execute();
+    const retried = await send('batch-1');
+    expect(retried.status).toBe(202);
+    expect(retried.headers.get('idempotent-replayed')).toBeNull(); // it did publish again
+    await waitForCount(s.store, M);
+    expectExact(s, 0, M);
+    expect(s.bridge!.stats()).toMatchObject({ applied: M, skipped: M });
+    // Another key is another request: the same events count again.
+    expect((await send('batch-2')).status).toBe(202);
+    await waitForCount(s.store, 2 * M);
+    expect(counted(s.store)).toEqual({ totals: 2 * M, buckets: 2 * M });
+  }, 120_000);
+
   it('counts 100,000 events produced straight to the topic, and sets aside malformed ones', async () => {
     const p = prefix('direct');
     const topic = `${p}access_events`;
