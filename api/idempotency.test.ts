@@ -121,6 +121,43 @@ describe('Idempotency-Key expiry (open mode: the caller is anonymous)', () => {
     expect(again.body).toEqual(res.body);
   });
 
+  it('keeps the origin of a request that runs again after a crash, and gives a new request a new one', async () => {
+    const died = Date.now() - IDEMPOTENCY_CLAIM_TTL_MS - 5000;
+    // The same request (same body and endpoint), taken over: its origin stays.
+    await row('origin-same', {
+      request_hash: hashOf(dataset('origin-same')),
+      created_at: died,
+      origin_ts: died - 7,
+    });
+    expect(
+      (
+        await api.request('POST', '/datasets', dataset('origin-same'), {
+          'Idempotency-Key': 'origin-same',
+        })
+      ).status,
+    ).toBe(201);
+    expect((await stored('origin-same')).origin_ts).toBe(died - 7);
+    // Another body on a crashed claim: another request, so a new origin.
+    await row('origin-other', { created_at: died, origin_ts: died });
+    await api.request('POST', '/datasets', dataset('origin-other'), {
+      'Idempotency-Key': 'origin-other',
+    });
+    expect((await stored('origin-other')).origin_ts).toBeGreaterThan(
+      died + IDEMPOTENCY_CLAIM_TTL_MS,
+    );
+    // An expired key: a new request, a new origin, even with the same body.
+    const expired = Date.now() - IDEMPOTENCY_RETENTION_MS - 1000;
+    await row('origin-expired', {
+      request_hash: hashOf(dataset('origin-expired')),
+      created_at: expired,
+      origin_ts: expired,
+    });
+    await api.request('POST', '/datasets', dataset('origin-expired'), {
+      'Idempotency-Key': 'origin-expired',
+    });
+    expect((await stored('origin-expired')).origin_ts).toBeGreaterThan(expired + 1000);
+  });
+
   it('a completed key past the retention is new again: it runs, not replays', async () => {
     const old = { id: 424242, name: 'long-gone' };
     await row('old-key', {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
 import { DimError, Errors } from '../errors';
 import type { Db } from '../store/db';
 
@@ -40,10 +41,19 @@ const hash = (v: unknown) =>
     .update(JSON.stringify(v ?? null))
     .digest('hex');
 
+/** What a request that claimed its key runs with. */
+export interface Claim {
+  /**
+   * When this request first claimed the key (epoch ms): the same when it runs again after
+   * a crash, another for a new request with the key. Names the request's own message source.
+   */
+  origin: number;
+}
+
 export async function runIdempotent<R extends RecordedReply>(
   db: Db,
   req: IdempotentRequest,
-  run: () => Promise<R> | R,
+  run: (claim: Claim) => Promise<R> | R,
   now = Date.now(),
 ): Promise<R | RecordedReply> {
   const { caller, key, method, path } = req;
@@ -53,13 +63,23 @@ export async function runIdempotent<R extends RecordedReply>(
   const row = { caller, key, method, path, request_hash: requestHash, status: null, body: null };
   // One statement claims the key: a new row, or an expired one taken over. Which rows are
   // expired is decided inside it, so of two requests racing for a stale claim one wins.
+  // The origin stays with the request: kept when the same request takes over its own
+  // crashed claim, new for a new request (an expired key, or another body or endpoint).
+  const sameRequest = sql<boolean>`idempotency_keys.created_at >= ${now - IDEMPOTENCY_RETENTION_MS}
+    and idempotency_keys.request_hash = ${requestHash} and idempotency_keys.method = ${method}
+    and idempotency_keys.path = ${path}`;
   const claimed = await db
     .insertInto('idempotency_keys')
-    .values({ ...row, created_at: now })
+    .values({ ...row, created_at: now, origin_ts: now })
     .onConflict((oc) =>
       oc
         .columns(['caller', 'key'])
-        .doUpdateSet({ ...row, created_at: now })
+        .doUpdateSet({
+          ...row,
+          created_at: now,
+          origin_ts: sql<number>`case when ${sameRequest}
+            then coalesce(idempotency_keys.origin_ts, idempotency_keys.created_at) else ${now} end`,
+        })
         .where((eb) =>
           eb.or([
             eb('idempotency_keys.created_at', '<', now - IDEMPOTENCY_RETENTION_MS),
@@ -70,8 +90,9 @@ export async function runIdempotent<R extends RecordedReply>(
           ]),
         ),
     )
+    .returning('origin_ts')
     .executeTakeFirst();
-  if (Number(claimed.numInsertedOrUpdatedRows ?? 0) === 0) {
+  if (claimed === undefined) {
     const held = await db
       .selectFrom('idempotency_keys')
       .selectAll()
@@ -110,7 +131,7 @@ export async function runIdempotent<R extends RecordedReply>(
     .where('key', '=', key)
     .where('created_at', '=', now);
   try {
-    const reply = await run();
+    const reply = await run({ origin: Number(claimed.origin_ts ?? now) });
     await ours
       .set({
         status: reply.status ?? 200,

@@ -59,6 +59,8 @@ export interface Ctx<B, Q, P> {
   params: P;
   caller: Caller;
   req: Request;
+  /** Set when the request runs under an Idempotency-Key (api/idempotency.ts). */
+  idempotency?: { key: string; origin: number };
 }
 
 export interface Operation {
@@ -141,7 +143,7 @@ export class Routes {
           ? await runIdempotent(
               this.db,
               { caller: caller.name, key, method: req.method, path: req.path, body: req.body },
-              () => handler(ctx),
+              (claim) => handler({ ...ctx, idempotency: { key, origin: claim.origin } }),
             )
           : await handler(ctx);
         if (changes && spec.audit !== false && (reply.status ?? 200) < 400) {

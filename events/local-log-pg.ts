@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../store/db';
 import { Errors } from '../errors';
 import { serialize, type LocalLogReader } from './local-log';
-import type { EventSink, Message, Topic } from './sink';
+import type { EventSink, Message, PublishOptions, Topic } from './sink';
 import { topicName } from './topics';
 
 /**
@@ -28,7 +28,8 @@ export class PgLocalLogSink implements EventSink {
     this.accessTopic = topicName(opts.topicPrefix, 'access_events');
   }
 
-  async publish(topic: Topic, messages: Message[]): Promise<void> {
+  /** As LocalLogSink.publish: a source already recorded appends nothing. */
+  async publish(topic: Topic, messages: Message[], opts?: PublishOptions): Promise<void> {
     if (messages.length === 0) return;
     try {
       const backlog = await this.readBacklog();
@@ -42,6 +43,15 @@ export class PgLocalLogSink implements EventSink {
       const ts = Date.now();
       await this.opts.db.transaction().execute(async (trx) => {
         await sql`select ${APPEND_LOCK}`.execute(trx);
+        if (opts?.source !== undefined) {
+          const fresh = await trx
+            .insertInto('appended_requests')
+            .values({ source: opts.source, created_at: ts })
+            .onConflict((oc) => oc.column('source').doNothing())
+            .returning('source')
+            .executeTakeFirst();
+          if (fresh === undefined) return; // an earlier run appended these very events
+        }
         await sql`insert into event_log (topic, key, value, ts)
           select ${name}, k, v, ${ts}
           from unnest(${messages.map((m) => m.key)}::text[],

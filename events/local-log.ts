@@ -1,6 +1,6 @@
 import type SQLite from 'better-sqlite3';
 import { Errors } from '../errors';
-import type { EventSink, Message, Topic } from './sink';
+import type { EventSink, Message, PublishOptions, Topic } from './sink';
 import { topicName } from './topics';
 
 /**
@@ -24,7 +24,13 @@ export class LocalLogSink implements EventSink {
   private readonly highest: SQLite.Statement<[], { hi: number | null }>;
   private readonly accessTopic: string;
   private readonly listeners = new Set<Listener>();
-  private readonly append: (topic: string, messages: Message[], ts: number) => void;
+  private readonly mark: SQLite.Statement<[string, number]>;
+  private readonly append: (
+    topic: string,
+    messages: Message[],
+    ts: number,
+    source: string | undefined,
+  ) => void;
 
   constructor(private readonly opts: LocalLogOptions) {
     const db = opts.sqlite;
@@ -32,12 +38,23 @@ export class LocalLogSink implements EventSink {
     this.lowest = db.prepare('select min(seq) as lo from event_log where topic = ?');
     this.highest = db.prepare('select max(seq) as hi from event_log');
     this.accessTopic = topicName(opts.topicPrefix, 'access_events');
-    this.append = db.transaction((topic: string, messages: Message[], ts: number) => {
-      for (const m of messages) this.insert.run(topic, m.key, serialize(m.value), ts);
-    });
+    this.mark = db.prepare(
+      'insert into appended_requests (source, created_at) values (?, ?) on conflict (source) do nothing',
+    );
+    this.append = db.transaction(
+      (topic: string, messages: Message[], ts: number, source: string | undefined) => {
+        // A request's own source already here: an earlier run appended these very events.
+        if (source !== undefined && this.mark.run(source, ts).changes === 0) return;
+        for (const m of messages) this.insert.run(topic, m.key, serialize(m.value), ts);
+      },
+    );
   }
 
-  publish(topic: Topic, messages: Message[]): Promise<void> {
+  /**
+   * With `opts.source` (an idempotent request, PublishOptions), the source is recorded in
+   * the append's transaction, and a publish that finds it recorded appends nothing.
+   */
+  publish(topic: Topic, messages: Message[], opts?: PublishOptions): Promise<void> {
     if (messages.length === 0) return Promise.resolve();
     try {
       const backlog = this.backlog();
@@ -47,7 +64,7 @@ export class LocalLogSink implements EventSink {
           10,
         );
       }
-      this.append(topicName(this.opts.topicPrefix, topic), messages, Date.now());
+      this.append(topicName(this.opts.topicPrefix, topic), messages, Date.now(), opts?.source);
     } catch (err) {
       return Promise.reject(asUnavailable(err));
     }

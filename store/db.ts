@@ -33,6 +33,7 @@ import * as m009models from './migrations/009-models';
 import * as m010sweep from './migrations/010-sweep';
 import * as m012hash from './migrations/012-manifest-hash-algorithm';
 import * as m013bandwidth from './migrations/013-bandwidth';
+import * as m014origin from './migrations/014-request-origin';
 import type { Database } from './schema';
 import { postgresBackend, sqliteBackend, type Backend } from './backend';
 
@@ -64,6 +65,7 @@ const migrations: Record<string, Migration> = {
   '010-sweep': m010sweep,
   '012-manifest-hash-algorithm': m012hash,
   '013-bandwidth': m013bandwidth,
+  '014-request-origin': m014origin,
 };
 
 /**

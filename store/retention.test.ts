@@ -14,6 +14,7 @@ import {
   pruneDeadLetters,
   pruneEventLog,
   pruneIdempotencyKeys,
+  pruneAppendedRequests,
   setAuditDetailsMax,
   startRetention,
 } from './retention';
@@ -129,6 +130,18 @@ describe('retention', () => {
     expect(left).toEqual([{ key: 'fresh' }]);
   });
 
+  it("appended_requests: sources go twice the keys' age after they were appended", async () => {
+    await store.db
+      .insertInto('appended_requests')
+      .values([
+        { source: 'k.old', created_at: now - 49 * 3_600_000 },
+        { source: 'k.kept', created_at: now - 47 * 3_600_000 },
+      ])
+      .execute();
+    expect(await pruneAppendedRequests(target(), { maxAgeMs: 24 * 3_600_000 }, now)).toBe(1);
+    expect(await query('select source from appended_requests')).toEqual([{ source: 'k.kept' }]);
+  });
+
   const audit = (details: string, ts = now) =>
     store.db
       .insertInto('audit_log')
@@ -205,6 +218,7 @@ describe('retention', () => {
       event_log: 10,
       dead_letters: 0,
       idempotency_keys: 0,
+      appended_requests: 0,
       audit_log: 1,
     });
     await logRows('migration_status', 10, 10, 8 * DAY);

@@ -14,7 +14,7 @@ import { setSetting, setSettingDb } from './settings';
  *   them once aggregated, and DIM_EVENT_BUFFER_MAX bounds them) keeps its rows for
  *   `maxAgeMs` and at most `maxRows` per topic.
  * - `dead_letters`: `maxAgeMs` and at most `maxRows`.
- * - `idempotency_keys`: `maxAgeMs` after `created_at`.
+ * - `idempotency_keys`: `maxAgeMs` after `created_at`; `appended_requests` twice that.
  * - `audit_log`: `maxAgeMs` and at most `maxRows`; `details` longer than `detailsMax`
  *   characters are cut when written (a trigger, store/migrations/008-retention.ts).
  *
@@ -171,6 +171,22 @@ export function pruneIdempotencyKeys(
   return inSlices(stmt, [now - keep.maxAgeMs]);
 }
 
+/**
+ * Sources of idempotent requests the local log holds (store/migrations/014): kept twice as
+ * long as their keys, so a request that may still run again always finds its own.
+ */
+export function pruneAppendedRequests(
+  target: PruneTarget,
+  keep: Retention['idempotencyKeys'],
+  now = Date.now(),
+): Promise<number> {
+  const { prepare } = statements(target);
+  const stmt = prepare(
+    'delete from appended_requests where source in (select source from appended_requests where created_at < ? limit ?)',
+  );
+  return inSlices(stmt, [now - 2 * keep.maxAgeMs]);
+}
+
 /** The cap the audit trigger applies to `details` (every process writes its configured one). */
 export async function setAuditDetailsMax(target: PruneTarget, max: number): Promise<void> {
   if (target instanceof Kysely) await setSettingDb(target, 'audit_details_max', String(max));
@@ -181,6 +197,7 @@ export interface Pruned {
   event_log: number;
   dead_letters: number;
   idempotency_keys: number;
+  appended_requests: number;
   audit_log: number;
 }
 
@@ -194,6 +211,7 @@ export async function pruneAll(
     event_log: await pruneEventLog(sqlite, r.eventLog, now),
     dead_letters: await pruneDeadLetters(sqlite, r.deadLetters, now),
     idempotency_keys: await pruneIdempotencyKeys(sqlite, r.idempotencyKeys, now),
+    appended_requests: await pruneAppendedRequests(sqlite, r.idempotencyKeys, now),
     audit_log: await pruneAuditLog(sqlite, r.audit, now),
   };
 }

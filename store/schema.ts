@@ -242,6 +242,17 @@ export interface IdempotencyKeysTable {
   body: string | null;
   /** When the request that owns the row claimed it (expiry and pruning count from here). */
   created_at: number;
+  /**
+   * When the request first claimed the key: kept when a crashed claim is taken over (the
+   * same request, retried), new when an expired key is claimed again (a new request).
+   */
+  origin_ts: number | null;
+}
+
+/** Sources (idempotent requests) whose events the local log holds: a retry appends nothing. */
+export interface AppendedRequestsTable {
+  source: string;
+  created_at: number;
 }
 
 export type JobStatus =
@@ -344,6 +355,7 @@ export interface Database {
   dead_letters: DeadLettersTable;
   audit_log: AuditLogTable;
   idempotency_keys: IdempotencyKeysTable;
+  appended_requests: AppendedRequestsTable;
   install_settings: InstallSettingsTable;
   migration_jobs: MigrationJobsTable;
   migration_objects: MigrationObjectsTable;

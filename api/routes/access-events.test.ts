@@ -40,6 +40,39 @@ describe('access events API (local log)', () => {
     await api.close();
   });
 
+  it('appends the events of an idempotent request once, though it runs again after a crash', async () => {
+    const ds = await api.request('POST', '/datasets', {
+      name: 'idempotent',
+      path_uri: 'file:///shared_storage/idempotent',
+    });
+    const mine = { ...ev, dataset_id: ds.body.id as number };
+    const appended = async () =>
+      (
+        await api.store.db
+          .selectFrom('event_log')
+          .select('seq')
+          .where('key', '=', String(mine.dataset_id))
+          .execute()
+      ).length;
+    const send = (key: string) =>
+      api.request('POST', '/access-events', [mine, mine, mine], { 'Idempotency-Key': key });
+    expect((await send('ingest-1')).status).toBe(202);
+    expect(await appended()).toBe(3);
+    // As if the process had died after the append, before the answer: the claim is left
+    // unanswered, old enough to be taken over by the client's retry, which runs again.
+    await api.store.db
+      .updateTable('idempotency_keys')
+      .set({ status: null, body: null, created_at: Date.now() - 120_000 })
+      .where('key', '=', 'ingest-1')
+      .execute();
+    const retried = await send('ingest-1');
+    expect([retried.status, retried.headers.get('idempotent-replayed')]).toEqual([202, null]);
+    expect(await appended()).toBe(3);
+    // Another key is another request.
+    expect((await send('ingest-2')).status).toBe(202);
+    expect(await appended()).toBe(6);
+  });
+
   it("accepts the prototype's body verbatim: 202 with a count, durable in the local log", async () => {
     const res = await api.request('POST', '/access-events', ev);
     expect(res.status).toBe(202);
@@ -256,7 +289,8 @@ describe('access events API (local log)', () => {
     for (let i = 0; i < 100 && (await logged()) > 0; i++)
       await new Promise((r) => setTimeout(r, 50));
     expect(await logged()).toBe(0);
-    expect(bridge.stats()).toMatchObject({ applied: 7, deadLettered: 0 });
+    // 7 events of datasets 1 and 2, and the 6 of the 'idempotent' dataset above.
+    expect(bridge.stats()).toMatchObject({ applied: 13, deadLettered: 0 });
   }, 15_000);
 
   it.each([

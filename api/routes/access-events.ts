@@ -125,9 +125,20 @@ export class IngestAudit {
 
 type Body = z.output<typeof AccessEventsBody>;
 
-/** The message source of an idempotent request: its caller's and key's, the same on a retry. */
-export const requestSource = (caller: Caller, key: string): string =>
-  `k.${createHash('sha256').update(`${caller.name}\0${key}`).digest('base64url').slice(0, 22)}`;
+/** An Idempotency-Key request as it runs (api/idempotency.ts Claim). */
+interface IdempotentRun {
+  key: string;
+  origin: number;
+}
+
+/**
+ * The message source of an idempotent request: from its caller, key and origin, so the
+ * same when the request runs again after a crash, another for a new request with the key.
+ */
+export function requestSource(caller: Caller, r: IdempotentRun): string {
+  const id = createHash('sha256').update(`${caller.name}\0${r.key}\0${r.origin}`);
+  return `k.${id.digest('base64url').slice(0, 22)}`;
+}
 
 /** The ingestion itself, shared by the route and the fast lane (api/fast-ingest.ts). */
 export function createIngest(deps: {
@@ -137,11 +148,11 @@ export function createIngest(deps: {
   known?: KnownDatasets;
   /** Counts accepted events (dim_events_accepted_total). */
   onAccepted?: (n: number) => void;
-}): (body: Body, caller: Caller, idempotencyKey?: string) => Promise<{ accepted: number }> {
+}): (body: Body, caller: Caller, request?: IdempotentRun) => Promise<{ accepted: number }> {
   const { events } = deps;
   const known = deps.known ?? new KnownDatasets(deps.db);
   const audit = deps.audit ?? new IngestAudit(deps.db);
-  return async (body, caller, idempotencyKey) => {
+  return async (body, caller, request) => {
     const single = !Array.isArray(body);
     const list = single ? [body] : body;
     const now = Date.now();
@@ -166,15 +177,13 @@ export function createIngest(deps: {
       return { key: String(e.dataset_id), value };
     });
     try {
-      // An Idempotency-Key gives the events ids of their own (events/sink.ts): retried after
-      // this process died between publishing them and recording the answer, the request
-      // publishes the same ids again, and the bridge counts them once.
+      // An Idempotency-Key gives the events a source of their own (events/sink.ts): run
+      // again after this process died between publishing them and recording the answer,
+      // the request publishes them as the same ones, and they count once.
       await events.publish(
         'access_events',
         messages,
-        idempotencyKey === undefined
-          ? undefined
-          : { source: requestSource(caller, idempotencyKey) },
+        request === undefined ? undefined : { source: requestSource(caller, request) },
       );
     } catch (err) {
       if (err instanceof DimError) throw err;
@@ -217,9 +226,9 @@ export function registerAccessEvents(
       // Audited in roll-ups (IngestAudit): one row per caller and 10 s, not per request.
       audit: false,
     },
-    async ({ body, caller, req }) => ({
+    async ({ body, caller, idempotency }) => ({
       status: 202,
-      body: await ingest(body, caller, req.get('idempotency-key')),
+      body: await ingest(body, caller, idempotency),
     }),
   );
   return fastIngestLane({ apiKeys: deps.apiKeys, apiHost: deps.apiHost, ingest });

@@ -16,7 +16,7 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 import type { MoverTuning } from '../../activities/mover-env';
 import { createApp, listen, type ApiServer } from '../../api/app';
 import type { ApiKey } from '../../api/auth';
-import type { EventSink, Message, Topic } from '../../events/sink';
+import type { EventSink, Message, PublishOptions, Topic } from '../../events/sink';
 import { silentLogger } from '../../runtime/log';
 import { resolveTemporalBinary } from '../../runtime/temporal-dev';
 import { MigrationService } from '../../migrations';
@@ -60,9 +60,9 @@ export async function bundleWorkflows(): Promise<string> {
 export class HookedSink implements EventSink {
   onPublish?: (topic: Topic, messages: Message[]) => Promise<void> | void;
   constructor(private readonly inner: EventSink) {}
-  async publish(topic: Topic, messages: Message[]): Promise<void> {
+  async publish(topic: Topic, messages: Message[], opts?: PublishOptions): Promise<void> {
     await this.onPublish?.(topic, messages);
-    await this.inner.publish(topic, messages);
+    await this.inner.publish(topic, messages, opts);
   }
 }
 
