@@ -47,6 +47,7 @@ const onPostgresIntegration = [
   'test/integration/migration-policy.test.ts',
   'test/integration/sweep.test.ts',
   'test/integration/kafka-outbox.test.ts',
+  'test/integration/quickstart.test.ts',
 ];
 
 /** @type {import('jest').Config} */
