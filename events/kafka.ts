@@ -42,7 +42,7 @@ export interface KafkaSinkOptions {
   /** How missing topics are created; default DEFAULT_TOPIC_SETTINGS. */
   topics?: TopicSettings;
   bufferMax: number;
-  /** The store's outbox (SQLite or PostgreSQL: OpenedDb.outbox). */
+  /** The store's outbox (SQLite or PostgreSQL: OpenedDb.backend.outbox). */
   outbox: Outbox;
   /** Signs message ids: events/message-id.ts eventIdKeyOf (DIM_EVENT_ID_KEY or the install's). */
   idKey: KeyObject;
