@@ -170,35 +170,108 @@ function kafkaPid(): number | undefined {
   }
 }
 
+/** The whole machine's CPU time so far (all cores, ms): busy (steal apart) and total, from /proc/stat. */
+function machineMs(): { busy: number; steal: number; total: number } {
+  try {
+    const v = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]!
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] =
+      v;
+    const ms = (t: number) => (t * 1000) / 100; // USER_HZ = 100
+    return {
+      busy: ms(user + nice + system + irq + softirq),
+      steal: ms(steal),
+      total: ms(user + nice + system + idle + iowait + irq + softirq + steal),
+    };
+  } catch {
+    return { busy: NaN, steal: NaN, total: NaN };
+  }
+}
+
 /**
- * Samples the CPU time of the processes involved; `per(n)` says µs of CPU per event for
- * each. `serverPids`: the database server's processes serving them (PostgreSQL), sampled
- * at both ends (one that closed during the phase is not counted).
+ * Samples the CPU time of the processes involved; the meter says µs of CPU per event for
+ * each, the cores they kept busy, and how busy the whole machine was (other sessions' work
+ * included). `serverPids`: the database server's processes serving them (PostgreSQL),
+ * sampled every 250 ms, since the pools open and close connections during a phase.
  */
 async function cpuMeter(
   procs: Record<string, number | undefined>,
   serverPids: () => Promise<number[]>,
+  bridgePorts: number[],
 ) {
+  const batches0 = await bridgeBatches(bridgePorts);
   const start = Object.fromEntries(Object.entries(procs).map(([k, pid]) => [k, cpuMs(pid)]));
-  const server0 = new Map((await serverPids()).map((pid) => [pid, cpuMs(pid)]));
-  const self0 = process.cpuUsage();
-  return async (n: number): Promise<string> => {
-    const self = process.cpuUsage(self0);
-    const parts = Object.entries(procs).map(
-      ([k, pid]) => `${k} ${(((cpuMs(pid) - start[k]!) * 1000) / n).toFixed(1)}`,
-    );
-    const pids = new Set([...server0.keys(), ...(await serverPids())]);
-    if (pids.size > 0) {
-      let ms = 0;
-      for (const pid of pids) {
-        const used = cpuMs(pid) - (server0.get(pid) ?? 0);
-        if (Number.isFinite(used)) ms += used;
-      }
-      parts.push(`postgres ${((ms * 1000) / n).toFixed(1)} (${pids.size} backends)`);
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  const sample = async (initial: boolean) => {
+    for (const pid of await serverPids()) {
+      const used = cpuMs(pid);
+      if (!Number.isFinite(used)) continue;
+      if (!first.has(pid)) first.set(pid, initial ? used : 0); // new since the start: all its CPU
+      last.set(pid, used);
     }
-    parts.push(`client ${((self.user + self.system) / n).toFixed(1)}`);
-    return `CPU µs/event: ${parts.join(', ')}`;
   };
+  await sample(true);
+  let sampling = Promise.resolve();
+  const timer = setInterval(() => {
+    sampling = sampling.then(() => sample(false)).catch(() => undefined);
+  }, 250);
+  const machine0 = machineMs();
+  const self0 = process.cpuUsage();
+  const t0 = Date.now();
+  return async (n: number): Promise<string> => {
+    clearInterval(timer);
+    await sampling;
+    await sample(false);
+    const wall = Date.now() - t0;
+    const self = process.cpuUsage(self0);
+    const used: Record<string, number> = {};
+    for (const [k, pid] of Object.entries(procs)) used[k] = cpuMs(pid) - start[k]!;
+    if (first.size > 0) {
+      let ms = 0;
+      for (const [pid, f] of first) ms += last.get(pid)! - f;
+      used[`postgres (${first.size} backends)`] = ms;
+    }
+    used.client = (self.user + self.system) / 1000;
+    const perEvent = Object.entries(used).map(([k, ms]) => `${k} ${((ms * 1000) / n).toFixed(1)}`);
+    const cores = (ms: number) => (ms / wall).toFixed(2);
+    const ours = Object.values(used).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
+    const batches = (await bridgeBatches(bridgePorts)) - batches0;
+    const m = machineMs();
+    const busy = m.busy - machine0.busy;
+    const share = os.cpus().length / (m.total - machine0.total);
+    return (
+      `CPU µs/event: ${perEvent.join(', ')}; cores busy: ${Object.entries(used)
+        .map(([k, ms]) => `${k.replace(/ \(.*/, '')} ${cores(ms)}`)
+        .join(', ')}; ` +
+      `${batches} bridge transactions (${Math.round(n / batches)} events each); ` +
+      `machine ${(busy * share).toFixed(2)} of ${os.cpus().length} cores busy (these processes ${cores(ours)}, others ${(busy * share - ours / wall).toFixed(2)}), steal ${((m.steal - machine0.steal) * share).toFixed(2)}`
+    );
+  };
+}
+
+/** Batches the bridges applied so far (one transaction each), from their /metrics. */
+async function bridgeBatches(ports: number[]): Promise<number> {
+  let sum = 0;
+  for (const port of ports) {
+    const text = await new Promise<string>((resolve, reject) => {
+      http
+        .get({ host: '127.0.0.1', port, path: '/metrics', timeout: 5000 }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve(body));
+        })
+        .on('error', reject);
+    });
+    const m = /^dim_bridge_batches_total(?:\{[^}]*\})? (\d+)/m.exec(text);
+    sum += m ? Number(m[1]) : NaN;
+  }
+  return sum;
 }
 
 /** Every event the aggregates count so far, through Kysely (either backend). */
@@ -370,7 +443,8 @@ async function runOn(backend: BenchBackend, kcat: string): Promise<Row[]> {
     say(`${BACKEND_LABEL[backend]}: ${bench.where}, data dir ${dataDir}, topics ${prefix}*`);
     const api = await startDim('api', env);
     children.push(api);
-    const bridge = await startDim('bridge', { ...env, DIM_BRIDGE_PORT: String(await freePort()) });
+    const bridgePorts = [await freePort()];
+    const bridge = await startDim('bridge', { ...env, DIM_BRIDGE_PORT: String(bridgePorts[0]) });
     children.push(bridge);
     const procs: Record<string, number | undefined> = {
       api: api.pid,
@@ -395,7 +469,7 @@ async function runOn(backend: BenchBackend, kcat: string): Promise<Row[]> {
       );
       const batches = Math.ceil(EVENTS / BATCH);
       let nextBatch = 0;
-      const meter = await cpuMeter(procs, serverPids);
+      const meter = await cpuMeter(procs, serverPids, bridgePorts);
       const t0 = Date.now();
       await Promise.all(
         Array.from({ length: BATCH_CLIENTS }, async () => {
@@ -422,7 +496,7 @@ async function runOn(backend: BenchBackend, kcat: string): Promise<Row[]> {
       base = await counted(db);
       say(`single: ${SINGLE_CONNS} keep-alive connections for ${SINGLE_S} s`);
       const one = Buffer.from(JSON.stringify(event(1, ts)));
-      const meter = await cpuMeter(procs, serverPids);
+      const meter = await cpuMeter(procs, serverPids, bridgePorts);
       const s0 = Date.now();
       const { done, failed, lat } = await hammer(
         port,
@@ -473,7 +547,7 @@ async function runOn(backend: BenchBackend, kcat: string): Promise<Row[]> {
       const bridgedRun = async (bridges: number) => {
         base = await counted(db);
         say(`kcat: ${KCAT_EVENTS} messages into access_events, ${bridges} bridge(s) aggregating`);
-        const meter = await cpuMeter(procs, serverPids);
+        const meter = await cpuMeter(procs, serverPids, bridgePorts);
         const b0 = Date.now();
         const intoMs = kcatRun(`${prefix}access_events`);
         const bridged = await waitCount(db, base + KCAT_EVENTS);
@@ -486,7 +560,9 @@ async function runOn(backend: BenchBackend, kcat: string): Promise<Row[]> {
       await bridgedRun(1);
       if (BRIDGES > 1) {
         for (let i = 1; i < BRIDGES; i++) {
-          const b = await startDim('bridge', { ...env, DIM_BRIDGE_PORT: String(await freePort()) });
+          const bridgePort = await freePort();
+          const b = await startDim('bridge', { ...env, DIM_BRIDGE_PORT: String(bridgePort) });
+          bridgePorts.push(bridgePort);
           children.push(b);
           procs[`bridge${i + 1}`] = b.pid;
         }
