@@ -55,6 +55,8 @@ export interface BenchStore {
   where: string;
   /** PostgreSQL: the server processes serving the spawned processes (not the bench's own). */
   serverPids(): Promise<number[]>;
+  /** PostgreSQL: the server processes serving the bench's own handle. */
+  ownServerPids(): Promise<number[]>;
   /** Closes the handle and drops the schema (PostgreSQL); the caller removes the data dir. */
   close(): Promise<void>;
 }
@@ -95,13 +97,17 @@ export async function openBenchStore(backend: BenchBackend, dataDir: string): Pr
       env: {},
       where: file,
       serverPids: () => Promise.resolve([]),
+      ownServerPids: () => Promise.resolve([]),
       close: () => store.close(),
     };
   }
   const url = benchDatabaseUrl();
   await ensurePostgres(url);
   const schema = `dim_bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  const store = await openDatabase({ url, schema });
+  // The bench's own connections are told apart from the spawned processes' by name.
+  const own = new URL(url);
+  own.searchParams.set('application_name', `${schema}:bench`);
+  const store = await openDatabase({ url: own.toString(), schema });
   const processUrl = new URL(url);
   processUrl.searchParams.set('options', `-c search_path=${schema}`);
   processUrl.searchParams.set('application_name', schema);
@@ -110,11 +116,8 @@ export async function openBenchStore(backend: BenchBackend, dataDir: string): Pr
     store,
     env: { DIM_DATABASE_URL: processUrl.toString() },
     where: `schema ${schema}`,
-    async serverPids() {
-      const { rows } = await sql<{ pid: number }>`
-        select pid from pg_stat_activity where application_name = ${schema}`.execute(store.db);
-      return rows.map((r) => r.pid);
-    },
+    serverPids: () => backendsNamed(store, schema),
+    ownServerPids: () => backendsNamed(store, `${schema}:bench`),
     async close() {
       try {
         await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(store.db);
@@ -123,6 +126,13 @@ export async function openBenchStore(backend: BenchBackend, dataDir: string): Pr
       }
     },
   };
+}
+
+/** The server processes of the connections called `name` (application_name). */
+async function backendsNamed(store: OpenedDb, name: string): Promise<number[]> {
+  const { rows } = await sql<{ pid: number }>`
+    select pid from pg_stat_activity where application_name = ${name}`.execute(store.db);
+  return rows.map((r) => r.pid);
 }
 
 /** CPU time (user + system, ms) a process has used so far, from /proc (Linux). */
