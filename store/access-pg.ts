@@ -13,8 +13,10 @@ import type { Database } from './schema';
  * committed, so a batch is applied once (invariant 5). The aggregates are upserts that
  * add, which PostgreSQL makes atomic per row; they are written in key order, so two
  * partitions' batches touching the same datasets cannot deadlock (and a deadlock or
- * serialization failure would run the batch again). Reads and writes are a few
- * statements per batch over arrays (`= any`, `unnest`), not one per row.
+ * serialization failure would run the batch again). Three statements per batch over
+ * arrays (`= any`, `unnest`), not one per row: the lock, one read, one write (data-modifying
+ * CTEs). Each round trip to the server costs the bridge and the server CPU (syscalls,
+ * wake-ups, parse and plan), which is most of a small batch's cost: bench/bridge-apply.
  */
 export class PgAccessStore implements AccessStore {
   private lastForget = 0;
