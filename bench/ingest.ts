@@ -238,8 +238,14 @@ async function cpuMeter(
     }
     used.client = (self.user + self.system) / 1000;
     const perEvent = Object.entries(used).map(([k, ms]) => `${k} ${((ms * 1000) / n).toFixed(1)}`);
-    const cores = (ms: number) => (ms / wall).toFixed(2);
+    // Every process of the path (kcat aside): what the path costs, whatever else ran.
     const ours = Object.values(used).reduce((a, b) => a + (Number.isFinite(b) ? b : 0), 0);
+    const totalUs = (ours * 1000) / n;
+    const ncpu = os.cpus().length;
+    perEvent.push(
+      `total ${totalUs.toFixed(1)} (${Math.round((1e6 / totalUs) * ncpu).toLocaleString('en-US')} events/s if all ${ncpu} cores did nothing else)`,
+    );
+    const cores = (ms: number) => (ms / wall).toFixed(2);
     const batches = (await bridgeBatches(bridgePorts)) - batches0;
     const m = machineMs();
     const busy = m.busy - machine0.busy;
