@@ -260,19 +260,27 @@ async function cpuMeter(
   };
 }
 
-/** Batches the bridges applied so far (one transaction each), from their /metrics. */
+/**
+ * Batches the bridges applied so far (one transaction each), from their /metrics; NaN if
+ * one did not answer. A fresh connection each time (Node's global agent keeps sockets
+ * alive, and a server closing an idle one as it is reused makes a "socket hang up").
+ */
 async function bridgeBatches(ports: number[]): Promise<number> {
   let sum = 0;
   for (const port of ports) {
-    const text = await new Promise<string>((resolve, reject) => {
-      http
-        .get({ host: '127.0.0.1', port, path: '/metrics', timeout: 5000 }, (res) => {
+    const text = await new Promise<string>((resolve) => {
+      const req = http.get(
+        { host: '127.0.0.1', port, path: '/metrics', agent: false, timeout: 5000 },
+        (res) => {
           let body = '';
           res.setEncoding('utf8');
           res.on('data', (c: string) => (body += c));
           res.on('end', () => resolve(body));
-        })
-        .on('error', reject);
+          res.on('error', () => resolve(''));
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', () => resolve(''));
     });
     const m = /^dim_bridge_batches_total(?:\{[^}]*\})? (\d+)/m.exec(text);
     sum += m ? Number(m[1]) : NaN;
