@@ -102,7 +102,7 @@ export async function measure(n: number, days: number, dense: boolean): Promise<
     const now = Date.now();
     const to = Math.floor(now / HOUR) * HOUR;
     let t = process.hrtime.bigint();
-    seedDatasets(store, n, now);
+    await seedDatasets(store, n, now);
     const buckets = seedBuckets(store, n, days, to, dense);
     store.sqlite.pragma('wal_checkpoint(TRUNCATE)');
     const seedMs = since(t);
